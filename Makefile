@@ -1,0 +1,42 @@
+# The two commands a newcomer needs (see README.md):
+#   make reproduce   set up .venv and run every chapter notebook on the built-in synthetic data
+#   make test        set up .venv and run the unit tests plus nbval over the committed notebooks
+# Everything else here is a helper for those two or for maintainers.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.emhnet-installed
+
+.PHONY: setup reproduce test unit nbval lint refresh student figures clean-runs
+
+setup: $(STAMP)
+
+# Re-install only when the dependency list changes; reuses an existing .venv.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e .
+	@touch $(STAMP)
+
+reproduce: setup
+	EMHNET_PROGRESS=0 $(BIN)/emhnet notebooks run
+
+test: setup
+	bash scripts/run_tests.sh $(BIN)
+
+unit: setup
+	$(BIN)/python -m pytest tests
+
+nbval: setup
+	EMHNET_PROGRESS=0 $(BIN)/python -m pytest --nbval --nbval-current-env \
+	    --nbval-sanitize-with .ci/nbval_sanitize.cfg notebooks/[0-9][0-9]_*.ipynb
+
+lint: setup
+	$(BIN)/ruff check .
+
+# Re-execute notebooks in place at defaults to refresh their stored outputs: make refresh [NB=notebooks/00_overview.ipynb]
+refresh: setup
+	EMHNET_PROGRESS=0 $(BIN)/emhnet notebooks refresh $(NB)
+
+clean-runs:
+	rm -rf runs

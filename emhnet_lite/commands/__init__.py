@@ -1,0 +1,1 @@
+"""Subcommands of the ``emhnet`` CLI, one module each (see :mod:`emhnet_lite.cli`)."""
