@@ -56,7 +56,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_device(device: str = "auto") -> "torch.device":  # noqa: F821
+def resolve_device(device: str = "auto") -> torch.device:  # noqa: F821
     """``auto`` → the current CUDA device when present, else CPU; never a hard-coded ``cuda:0``."""
     import torch
 
