@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 reproduce: setup
-	EMHNET_PROGRESS=0 $(BIN)/emhnet notebooks run
+	EMHNET_BATCH=1 $(BIN)/emhnet notebooks run
 
 test: setup
 	bash scripts/run_tests.sh $(BIN)
@@ -28,7 +28,7 @@ unit: setup
 	$(BIN)/python -m pytest tests
 
 nbval: setup
-	EMHNET_PROGRESS=0 $(BIN)/python -m pytest --nbval --nbval-current-env \
+	EMHNET_BATCH=1 $(BIN)/python -m pytest --nbval --nbval-current-env \
 	    --nbval-sanitize-with .ci/nbval_sanitize.cfg notebooks/[0-9][0-9]_*.ipynb
 
 lint: setup
@@ -36,7 +36,7 @@ lint: setup
 
 # Re-execute notebooks in place at defaults to refresh their stored outputs: make refresh [NB=notebooks/00_overview.ipynb]
 refresh: setup
-	EMHNET_PROGRESS=0 $(BIN)/emhnet notebooks refresh $(NB)
+	EMHNET_BATCH=1 $(BIN)/emhnet notebooks refresh $(NB)
 
 clean-runs:
 	rm -rf runs

@@ -53,8 +53,8 @@ def execute_notebook(
 
     source, output = Path(source).resolve(), Path(output).resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
-    env_before = os.environ.get("EMHNET_PROGRESS")
-    os.environ["EMHNET_PROGRESS"] = "0"  # no progress-bar redraws in stored outputs
+    env_before = os.environ.get("EMHNET_BATCH")
+    os.environ["EMHNET_BATCH"] = "1"  # the kernel inherits it: plain progress bars on stderr, no widgets
     try:
         pm.execute_notebook(
             str(source),
@@ -67,9 +67,9 @@ def execute_notebook(
         )
     finally:
         if env_before is None:
-            os.environ.pop("EMHNET_PROGRESS", None)
+            os.environ.pop("EMHNET_BATCH", None)
         else:
-            os.environ["EMHNET_PROGRESS"] = env_before
+            os.environ["EMHNET_BATCH"] = env_before
     if strip:
         nb = nbformat.read(output, as_version=4)
         nbformat.write(strip_volatile_metadata(nb), output)

@@ -1,8 +1,14 @@
-"""Progress bars that render as widgets in JupyterLab and as plain, comparison-safe text elsewhere.
+"""Progress bars that render as widgets in JupyterLab and print plainly in batch runs.
 
-Under papermill, nbval, pytest or CI (no interactive frontend) bars are disabled: a bar's redraws are
-volatile text that would break nbval's output comparison. Set ``EMHNET_PROGRESS=1`` to force them on,
-``EMHNET_PROGRESS=0`` to force them off.
+Three modes, chosen automatically:
+
+* ``widget`` — a live JupyterLab session: ``tqdm.auto`` draws an ipywidgets bar;
+* ``plain``  — papermill, nbval, CI logs, pipes (``EMHNET_BATCH=1`` is set by ``make`` and by
+  :mod:`emhnet_lite.notebook_tools`): ASCII bars on **stderr**, redrawn at most every few seconds. nbval
+  does not compare stderr (see ``conftest.py``), so bars never break output comparisons;
+* ``off``    — ``EMHNET_PROGRESS=0``.
+
+A terminal gets the ordinary tqdm bar. ``EMHNET_PROGRESS=1`` forces bars on even under pytest.
 """
 
 from __future__ import annotations
@@ -16,35 +22,40 @@ from tqdm.auto import tqdm as _tqdm_auto
 from tqdm.std import tqdm as _tqdm_std
 
 
-def _interactive() -> bool:
-    """True when a human is likely watching: a terminal or a live JupyterLab session."""
-    forced = os.environ.get("EMHNET_PROGRESS")
-    if forced is not None:
-        return forced not in ("0", "false", "no", "")
-    if os.environ.get("CI") or os.environ.get("PYTEST_CURRENT_TEST") or "pytest" in sys.modules:
-        return False
-    if "papermill" in sys.modules or os.environ.get("PAPERMILL_EXECUTION"):
-        return False
-    try:  # inside IPython: interactive only with a live frontend (JupyterLab), not a batch kernel
+def _in_kernel() -> bool:
+    try:
         from IPython import get_ipython
-
-        shell = get_ipython()
     except ImportError:
-        shell = None
-    if shell is not None:
-        return os.environ.get("EMHNET_BATCH") is None
-    return sys.stderr.isatty()
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in shell.config
+
+
+def progress_mode() -> str:
+    """``off``, ``plain``, ``terminal`` or ``widget`` for the current process (see module docstring)."""
+    forced = os.environ.get("EMHNET_PROGRESS")
+    if forced is not None and forced.lower() in ("0", "false", "no", "off", ""):
+        return "off"
+    if forced is None and ("PYTEST_CURRENT_TEST" in os.environ or "pytest" in sys.modules):
+        return "off"  # unit tests: keep their output clean
+    if os.environ.get("EMHNET_BATCH") or os.environ.get("CI"):
+        return "plain"
+    if _in_kernel():
+        return "widget"
+    return "terminal" if sys.stderr.isatty() else "plain"
 
 
 def progress(iterable: Iterable | None = None, **kwargs: Any):
-    """A tqdm bar (``tqdm.auto`` in notebooks, plain ``tqdm`` in terminals), disabled in batch runs."""
-    kwargs.setdefault("disable", not _interactive())
-    kwargs.setdefault("dynamic_ncols", True)
-    try:
-        from IPython import get_ipython
-
-        in_kernel = get_ipython() is not None and "IPKernelApp" in get_ipython().config
-    except ImportError:
-        in_kernel = False
-    bar_class = _tqdm_auto if in_kernel else _tqdm_std
-    return bar_class(iterable, **kwargs)
+    """A tqdm bar in the mode that suits where the code runs; accepts every tqdm keyword."""
+    mode = progress_mode()
+    if mode == "off":
+        kwargs.setdefault("disable", True)
+        return _tqdm_std(iterable, **kwargs)
+    if mode == "widget":
+        return _tqdm_auto(iterable, **kwargs)
+    if mode == "plain":
+        kwargs.setdefault("file", sys.stderr)
+        kwargs.setdefault("ascii", True)
+        kwargs.setdefault("ncols", 80)
+        kwargs.setdefault("mininterval", 5.0)
+    return _tqdm_std(iterable, **kwargs)

@@ -4,7 +4,7 @@
 # exist) and never allowed to hide a failing step.
 set -uo pipefail
 BIN="${1:-.venv/bin}"
-export EMHNET_PROGRESS=0
+export EMHNET_BATCH=1  # plain progress bars on stderr (not compared by nbval)
 status=0
 started=$(date +%s)
 

@@ -51,7 +51,7 @@ def _tiny_notebook(stored_text: str) -> nbformat.NotebookNode:
 
 
 def _run_nbval(path: Path) -> int:
-    env = dict(os.environ, EMHNET_PROGRESS="0")
+    env = dict(os.environ, EMHNET_BATCH="1")
     cmd = [sys.executable, "-m", "pytest", "-q", "--nbval", "--nbval-current-env",
            "--nbval-sanitize-with", str(REPO / ".ci" / "nbval_sanitize.cfg"), str(path)]
     return subprocess.run(cmd, cwd=path.parent, env=env, capture_output=True, text=True).returncode

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from emhnet_lite.dataset import PreparedSet
-from emhnet_lite.progress import progress
+from emhnet_lite.progress import progress, progress_mode
 from emhnet_lite.utils import atomic_path, config_hash, resolve_device, seed_everything, write_json_atomic
 
 
@@ -42,14 +42,18 @@ def test_config_hash_is_stable_and_sensitive():
     assert config_hash({"a": 1}) != config_hash({"a": 2})
 
 
-def test_progress_is_silent_in_batch_runs(capsys, monkeypatch):
+def test_progress_modes(capsys, monkeypatch):
     monkeypatch.setenv("EMHNET_PROGRESS", "0")
+    assert progress_mode() == "off"
     assert list(progress(range(3), desc="fold")) == [0, 1, 2]
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
     monkeypatch.setenv("EMHNET_PROGRESS", "1")
-    assert list(progress(range(3), desc="fold", file=None)) == [0, 1, 2]
-    assert "fold" in capsys.readouterr().err
+    monkeypatch.setenv("EMHNET_BATCH", "1")
+    assert progress_mode() == "plain"
+    assert list(progress(range(3), desc="fold")) == [0, 1, 2]
+    captured = capsys.readouterr()
+    assert "fold" in captured.err and "3/3" in captured.err and captured.out == ""
 
 
 def _toy_set(n: int = 4) -> PreparedSet:
