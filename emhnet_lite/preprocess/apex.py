@@ -1,0 +1,47 @@
+"""Apex choice for clips without an annotated apex (SMIC-HS): the middle frame, or motion spotting.
+
+``spot`` = argmax over the clip of the mean Farnebäck flow magnitude against the onset, computed on small
+aligned face crops (so head drift removed by the alignment does not count) and smoothed over 3 frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from emhnet_lite.preprocess.align import alignment_matrix, warp_face
+
+
+def middle_apex(onset: int, offset: int) -> int:
+    """The middle frame ``onset + (offset − onset) // 2`` (MEB's SMIC convention)."""
+    return int(onset + (offset - onset) // 2)
+
+
+def motion_curve(frames: list[np.ndarray], onset_index: int = 0) -> np.ndarray:
+    """Mean flow magnitude of every frame against ``frames[onset_index]`` (grey, aligned, one size) → [T]."""
+    reference = frames[onset_index]
+    curve = np.zeros(len(frames), dtype=np.float64)
+    for index, frame in enumerate(frames):
+        if index == onset_index:
+            continue
+        flow = cv2.calcOpticalFlowFarneback(reference, frame, None, 0.5, 2, 9, 3, 5, 1.1, 0)  # [h, w, 2]
+        curve[index] = float(np.sqrt((flow**2).sum(axis=-1)).mean())
+    return curve
+
+
+def spot_apex(read: Callable[[int], np.ndarray], onset: int, offset: int, landmarks: np.ndarray,
+              spot_size: int = 48) -> tuple[int, np.ndarray]:
+    """Spot the apex frame number in [onset+1, offset] → (frame, smoothed motion curve over onset..offset).
+
+    ``read(frame_number)`` returns a grey full-resolution frame; ``landmarks`` are the onset frame's.
+    """
+    if offset <= onset:
+        return int(onset), np.zeros(1)
+    matrix = alignment_matrix(landmarks, spot_size)
+    crops = [warp_face(read(n), matrix, spot_size) for n in range(onset, offset + 1)]
+    curve = motion_curve(crops, 0)  # [T]
+    smooth = np.convolve(np.pad(curve, 1, mode="edge"), np.ones(3) / 3.0, mode="valid")  # [T]
+    smooth[0] = -np.inf  # the onset itself is never the apex
+    return int(onset + int(np.argmax(smooth))), smooth

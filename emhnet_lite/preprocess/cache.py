@@ -1,0 +1,161 @@
+"""The preprocessing cache: ``CACHE/<config-key>/`` with ``config.json``, ``manifest.csv`` and one ``.pt``
+per sample; incremental (done samples are skipped), atomic (temp file + rename) and parallel (processes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from emhnet_lite.dataset import PreparedSet
+from emhnet_lite.preprocess.config import PreprocessConfig
+from emhnet_lite.progress import progress
+from emhnet_lite.utils import atomic_path, config_hash, write_json_atomic, write_text_atomic
+
+MANIFEST_COLUMNS = ["dataset", "subject", "clip", "label", "status", "landmark_source", "fallbacks",
+                    "flow_backend", "onset", "apex", "apex_source", "path", "error"]
+
+
+def cache_key(config: PreprocessConfig) -> str:
+    """Readable and unique folder name for a config: ``<backend>-<size>-<hash>``."""
+    return f"{config.flow_backend}-{config.size}-{config_hash(config)}"
+
+
+def sample_file(row: Any) -> str:
+    """Relative ``.pt`` path of a row inside a cache folder: ``dataset/subject/clip.pt`` (safe characters)."""
+    parts = [re.sub(r"[^A-Za-z0-9_.-]", "_", str(row[key])) for key in ("dataset", "subject", "clip")]
+    return "/".join(parts) + ".pt"
+
+
+def _init_worker() -> None:
+    """Worker processes: one OpenCV / torch thread each (the pool provides the parallelism)."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def _prepare_and_save(row: dict[str, Any], config: PreprocessConfig, target: str) -> dict[str, Any]:
+    """Prepare one row and write its ``.pt`` atomically → its manifest entry (errors become status rows)."""
+    from emhnet_lite.preprocess.pipeline import prepare_sample
+
+    entry = {key: row.get(key) for key in ("dataset", "subject", "clip", "label")}
+    try:
+        sample = prepare_sample(row, config)
+    except (ValueError, OSError) as error:  # FrameError / FlowError / LandmarkError are ValueErrors
+        return {**entry, "status": "error", "error": str(error), "flow_backend": config.flow_backend}
+    payload = {"flow": sample.flow, "boxes": sample.boxes, "landmarks": sample.landmarks,
+               "info": json.dumps(sample.info, sort_keys=True)}
+    with atomic_path(target) as tmp:
+        torch.save(payload, tmp)
+    return {**entry, **_manifest_fields(sample.info), "status": "ok", "error": ""}
+
+
+def _manifest_fields(info: dict[str, Any]) -> dict[str, Any]:
+    keys = ("landmark_source", "flow_backend", "onset", "apex", "apex_source")
+    return {**{key: info.get(key) for key in keys}, "fallbacks": ";".join(info.get("fallbacks", []))}
+
+
+def load_sample_file(path: str | Path) -> dict[str, Any]:
+    """A cached sample: flow, boxes, landmarks tensors and the info dict (``weights_only=True``)."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload["info"] = json.loads(payload["info"])
+    return payload
+
+
+def prepare_dataset(table: pd.DataFrame, config: PreprocessConfig | None = None,
+                    cache_dir: str | os.PathLike = "cache", workers: int | None = None,
+                    strict: bool = False) -> PreparedSet:
+    """Prepare (or load from cache) every labelled row of a composite table → ``PreparedSet``.
+
+    Samples already in ``cache_dir/<config-key>/`` are loaded, the rest computed in ``workers`` processes
+    (default: all cores). The result is always read back from the ``.pt`` files, so a fresh run and a
+    cached run give identical tensors. Failed rows are listed in ``manifest.csv`` with their error and
+    left out (``strict=True`` raises instead).
+    """
+    config = config or PreprocessConfig()
+    folder = Path(cache_dir) / cache_key(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(folder / "config.json", config.to_dict())
+    rows = [dict(row) for _, row in table.reset_index(drop=True).iterrows()]
+    entries: list[dict[str, Any] | None] = [None] * len(rows)
+    todo: list[int] = []
+    for index, row in enumerate(rows):
+        target = folder / sample_file(row)
+        if pd.isna(row.get("label")):
+            entries[index] = {**{k: row.get(k) for k in ("dataset", "subject", "clip")}, "label": None,
+                              "status": "skipped_no_label", "error": "label is missing (dropped emotion)"}
+        elif target.is_file():
+            entries[index] = {**{k: row.get(k) for k in ("dataset", "subject", "clip", "label")},
+                              **_manifest_fields(load_sample_file(target)["info"]), "status": "ok", "error": ""}
+        else:
+            todo.append(index)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
+    bar = progress(total=len(todo), desc=f"prepare {folder.name}", unit="sample")
+    if workers == 1 or len(todo) <= 2:
+        for index in todo:
+            entries[index] = _prepare_and_save(rows[index], config, str(folder / sample_file(rows[index])))
+            bar.update(1)
+    else:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker) as pool:
+            futures = {index: pool.submit(_prepare_and_save, rows[index], config,
+                                          str(folder / sample_file(rows[index]))) for index in todo}
+            for index, future in futures.items():
+                entries[index] = future.result()
+                bar.update(1)
+    bar.close()
+    for index, entry in enumerate(entries):
+        entry["path"] = sample_file(rows[index]) if entry["status"] == "ok" else ""
+    manifest = pd.DataFrame(entries).reindex(columns=MANIFEST_COLUMNS)
+    with atomic_path(folder / "manifest.csv") as tmp:
+        manifest.to_csv(tmp, index=False)
+    failed = manifest[manifest["status"] == "error"]
+    if strict and len(failed):
+        raise ValueError(f"{len(failed)} samples failed to prepare; first: {failed.iloc[0]['error']}")
+    return load_prepared(folder, table)
+
+
+def load_prepared(folder: str | os.PathLike, table: pd.DataFrame | None = None) -> PreparedSet:
+    """Read a cache folder's ``ok`` samples into a ``PreparedSet`` (rows in ``table`` order when given)."""
+    folder = Path(folder)
+    manifest = pd.read_csv(folder / "manifest.csv", dtype={"subject": str, "clip": str})
+    ok = manifest[manifest["status"] == "ok"].reset_index(drop=True)
+    if table is not None:  # keep the composite's columns and order
+        keyed = table.reset_index(drop=True).astype({"subject": str, "clip": str})
+        ok = keyed.merge(ok[["dataset", "subject", "clip", "path", "landmark_source", "fallbacks",
+                             "flow_backend"]], on=["dataset", "subject", "clip"], how="inner")
+    flows, boxes, labels, apexes = [], [], [], []
+    for _, row in ok.iterrows():
+        payload = load_sample_file(folder / row["path"])
+        flows.append(payload["flow"])
+        boxes.append(payload["boxes"])
+        labels.append(int(row["label"]))
+        apexes.append(payload["info"]["apex"])
+    if not flows:
+        raise ValueError(f"{folder}: no successfully prepared samples (see manifest.csv)")
+    ok = ok.assign(prepared_apex=apexes)
+    return PreparedSet(table=ok, flows=torch.stack(flows), boxes=torch.stack(boxes),
+                       labels=torch.tensor(labels, dtype=torch.int64))
+
+
+def write_report(folder: str | os.PathLike) -> str:
+    """A short text summary of a cache's manifest: status and fallback counts (also saved as report.txt)."""
+    manifest = pd.read_csv(Path(folder) / "manifest.csv")
+    lines = [f"samples: {len(manifest)}"]
+    lines += [f"status {key}: {value}" for key, value in manifest["status"].value_counts().sort_index().items()]
+    sources = manifest["landmark_source"].dropna().value_counts().sort_index()
+    lines += [f"landmark source {key}: {value}" for key, value in sources.items()]
+    fallbacks = manifest["fallbacks"].dropna().astype(str).str.split(";").explode()
+    counts = fallbacks[fallbacks != ""].value_counts().sort_index()
+    lines += [f"fallback {key}: {value}" for key, value in counts.items()] or ["fallbacks: none"]
+    text = "\n".join(lines) + "\n"
+    write_text_atomic(Path(folder) / "report.txt", text)
+    return text

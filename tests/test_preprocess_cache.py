@@ -1,0 +1,125 @@
+"""The preprocessing cache: manifest, incremental reruns, atomic writes, parallel = sequential, bad rows."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from skimage import data
+
+from emhnet_lite.dataset import PreparedSet
+from emhnet_lite.preprocess import PreprocessConfig, cache_key, prepare_dataset, prepare_sample, write_report
+from emhnet_lite.preprocess import cache as cache_module
+from emhnet_lite.preprocess.frames import FrameError
+
+CONFIG = PreprocessConfig(landmark_source="dlib", flow_backend="farneback")
+
+
+def write_clip(folder, shift: float, frames: int = 5) -> None:
+    """Frames img1..imgN of the astronaut's face drifting right by ``shift`` px per frame."""
+    face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)[20:276, 100:356]  # [256, 256, 3]
+    folder.mkdir(parents=True)
+    for n in range(1, frames + 1):
+        matrix = np.float32([[1, 0, shift * (n - 1)], [0, 1, 0]])
+        frame = cv2.warpAffine(face, matrix, (256, 256), borderMode=cv2.BORDER_REFLECT)
+        cv2.imwrite(str(folder / f"img{n}.png"), frame)
+
+
+def row(tmp_path, clip: str, subject: str = "sub01", onset: int = 1, apex: int = 3, offset: int = 5,
+        label=0, apex_source: str = "annotated") -> dict:
+    return {"dataset": "casme2", "subject": subject, "clip": clip, "onset": onset, "apex": apex,
+            "offset": offset, "apex_source": apex_source, "emotion": "disgust", "label": label,
+            "action_units": "", "fps": 200, "frame_dir": str(tmp_path / "frames" / clip),
+            "frame_template": "img{frame}.png"}
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clips")
+    write_clip(root / "frames" / "EP01", 0.5)
+    write_clip(root / "frames" / "EP02", -0.5)
+    (root / "frames" / "EP03").mkdir()
+    (root / "frames" / "EP03" / "img1.png").write_bytes(b"not an image")
+    table = pd.DataFrame([row(root, "EP01"), row(root, "EP02", subject="sub02", label=1),
+                          row(root, "EP03"), row(root, "EP01", subject="sub03", label=pd.NA)])
+    table["label"] = table["label"].astype("Int64")
+    return root, table
+
+
+def test_manifest_lists_every_sample_with_status_and_sources(clips, tmp_path):
+    _, table = clips
+    prepared = prepare_dataset(table, CONFIG, tmp_path / "cache", workers=1)
+    assert isinstance(prepared, PreparedSet) and len(prepared) == 2
+    assert tuple(prepared.flows.shape) == (2, 3, 28, 28) and prepared.labels.tolist() == [0, 1]
+    manifest = pd.read_csv(tmp_path / "cache" / cache_key(CONFIG) / "manifest.csv")
+    assert manifest["status"].tolist() == ["ok", "ok", "error", "skipped_no_label"]
+    assert "EP03/img1.png" in manifest.loc[2, "error"] and "cannot be decoded" in manifest.loc[2, "error"]
+    assert manifest.loc[0, "landmark_source"] == "dlib" and manifest.loc[0, "flow_backend"] == "farneback"
+    report = write_report(tmp_path / "cache" / cache_key(CONFIG))
+    assert "status error: 1" in report and "landmark source dlib: 2" in report
+    payload = torch.load(tmp_path / "cache" / cache_key(CONFIG) / "casme2/sub01/EP01.pt", weights_only=True)
+    assert set(payload) == {"flow", "boxes", "landmarks", "info"}
+
+
+def test_rerun_is_incremental_and_identical(clips, tmp_path):
+    _, table = clips
+    first = prepare_dataset(table, CONFIG, tmp_path, workers=1)
+    done = tmp_path / cache_key(CONFIG) / "casme2/sub01/EP01.pt"
+    stamp = done.stat().st_mtime_ns
+    second = prepare_dataset(table, CONFIG, tmp_path, workers=1)
+    assert done.stat().st_mtime_ns == stamp  # not recomputed
+    assert torch.equal(first.flows, second.flows) and torch.equal(first.boxes, second.boxes)
+
+
+def test_parallel_processes_equal_sequential(clips, tmp_path):
+    _, table = clips
+    sequential = prepare_dataset(table.iloc[:2], CONFIG, tmp_path / "one", workers=1)
+    parallel = prepare_dataset(table, CONFIG, tmp_path / "two", workers=2)
+    assert torch.equal(sequential.flows, parallel.flows) and torch.equal(sequential.boxes, parallel.boxes)
+
+
+def test_interrupted_write_leaves_no_sample_file(clips, tmp_path, monkeypatch):
+    _, table = clips
+
+    def crash(obj, path):
+        with open(path, "wb") as handle:
+            handle.write(b"half")
+        raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(cache_module.torch, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_dataset(table.iloc[:1], CONFIG, tmp_path, workers=1)
+    folder = tmp_path / cache_key(CONFIG)
+    assert not (folder / "casme2/sub01/EP01.pt").exists()
+    assert list(folder.rglob("*.pt")) == [] and list(folder.rglob("*.tmp")) == []
+    monkeypatch.undo()
+    assert len(prepare_dataset(table.iloc[:1], CONFIG, tmp_path, workers=1)) == 1
+
+
+def test_cache_key_follows_the_config():
+    assert cache_key(CONFIG) != cache_key(PreprocessConfig(landmark_source="dlib", flow_backend="tvl1"))
+    assert cache_key(CONFIG) == cache_key(PreprocessConfig(landmark_source="dlib", flow_backend="farneback"))
+
+
+def test_onset_equal_apex_uses_middle_frame_and_counts_it(clips):
+    root, _ = clips
+    sample = prepare_sample(row(root, "EP01", apex=1), CONFIG)
+    assert sample.info["apex"] == 3 and sample.info["fallbacks"] == ["apex_equals_onset_middle"]
+    with pytest.raises(FrameError, match="onset == apex == offset"):
+        prepare_sample(row(root, "EP01", apex=1, offset=1), CONFIG)
+
+
+def test_missing_frame_names_the_file(clips):
+    root, _ = clips
+    with pytest.raises(FrameError, match="img9.png: frame file not found"):
+        prepare_sample(row(root, "EP01", apex=9, offset=9), CONFIG)
+
+
+@pytest.mark.parametrize("policy, expected", [("middle", 3), ("spot", 5), ("table", 2)])
+def test_apex_policy_for_unannotated_clips(clips, policy, expected):
+    root, _ = clips  # EP01 drifts steadily, so the largest motion against onset is the last frame
+    config = PreprocessConfig(landmark_source="dlib", flow_backend="farneback", apex_policy=policy)
+    sample = prepare_sample(row(root, "EP01", apex=2, apex_source="middle"), config)
+    assert sample.info["apex"] == expected
