@@ -1,0 +1,26 @@
+"""Paper figures from saved run folders: confusion matrices, published comparison, gates, subjects, curves.
+
+Numbers come only from saved files (predictions, metrics, history, gate tables and the shipped
+published-results table); ``render_all`` writes the set and records each figure's sources.
+"""
+
+from emhnet_lite.figures.plots import (
+    FigureUnavailable,
+    comparison_figure,
+    confusion_composite_figure,
+    confusion_per_dataset_figure,
+    per_subject_figure,
+    region_gate_figure,
+    save_figure,
+    training_curves_figure,
+)
+from emhnet_lite.figures.published import load_published, published_results_path
+from emhnet_lite.figures.render import FigureRecord, render_all, sources_table
+from emhnet_lite.figures.runs import RunFolderError, RunTables, load_run_tables
+
+__all__ = [
+    "FigureRecord", "FigureUnavailable", "RunFolderError", "RunTables", "comparison_figure",
+    "confusion_composite_figure", "confusion_per_dataset_figure", "load_published", "load_run_tables",
+    "per_subject_figure", "published_results_path", "region_gate_figure", "render_all", "save_figure",
+    "sources_table", "training_curves_figure",
+]

@@ -1,0 +1,269 @@
+"""Paper figures drawn from a loaded run folder (:class:`RunTables`) and the published-results table.
+
+Each function returns a ``matplotlib.figure.Figure`` (no pyplot state, so nothing is shown twice and
+batch runs leak no windows); :func:`save_figure` writes it as PNG and PDF with a stable name.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from emhnet_lite.constants import CLASS_NAMES, DATASETS, REGION_NAMES
+from emhnet_lite.figures.published import selection_tag
+from emhnet_lite.figures.runs import GATE_COLUMNS, RunTables
+from emhnet_lite.metrics import scores
+from emhnet_lite.utils import atomic_path
+
+SELECTION_COLOURS = {"yes": "#d95f02", "no": "#1b9e77", "unknown": "#9e9e9e"}
+KIT_COLOUR = "#7570b3"
+DATASET_COLOURS = {"smic": "#1f77b4", "casme2": "#ff7f0e", "samm": "#2ca02c"}
+PNG_DPI = 150
+
+
+class FigureUnavailable(RuntimeError):
+    """The run folder lacks what a figure needs (e.g. no gate weights for a baseline model)."""
+
+
+def save_figure(fig: Figure, out_dir: str | os.PathLike, name: str) -> list[Path]:
+    """Write ``name.png`` and ``name.pdf`` atomically, without timestamps in the files (stable bytes)."""
+    out_dir = Path(out_dir)
+    written = []
+    for ext, metadata in (("png", {"Software": None}), ("pdf", {"CreationDate": None, "Producer": None})):
+        target = out_dir / f"{name}.{ext}"
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=ext, dpi=PNG_DPI, bbox_inches="tight", metadata=metadata)
+        written.append(target)
+    return written
+
+
+def _selection(run: RunTables, selection: str | None) -> str:
+    selection = selection or run.primary_selection
+    if selection not in run.predictions:
+        raise FigureUnavailable(f"{run.root}: no predictions for selection {selection!r} "
+                                f"(has {sorted(run.predictions)})")
+    return selection
+
+
+def _run_title(run: RunTables) -> str:
+    suffix = " — not comparable to real-dataset results" if run.synthetic else ""
+    return f"{run.model_name} on {run.data_label}{suffix}"
+
+
+def _draw_confusion(ax, table: pd.DataFrame, title: str) -> None:
+    """Counts with row shares; colour = row share so that rare classes stay readable."""
+    result = scores(table["true"].to_numpy(), table["predicted"].to_numpy())
+    counts = np.asarray(result.confusion, dtype=float)  # [true, predicted]
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for row in range(len(CLASS_NAMES)):
+        for col in range(len(CLASS_NAMES)):
+            colour = "white" if shares[row, col] > 0.6 else "black"
+            ax.text(col, row, f"{int(counts[row, col])}\n{shares[row, col]:.0%}", ha="center", va="center",
+                    color=colour, fontsize=8)
+    ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=30)
+    ax.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{title}\nUF1 {result.uf1:.3f} · UAR {result.uar:.3f} · n={result.n_samples}", fontsize=9)
+
+
+def confusion_composite_figure(run: RunTables, selection: str | None = None) -> Figure:
+    """Pooled composite confusion matrix at the primary selection, plus the oracle one labelled as leaky."""
+    selection = _selection(run, selection)
+    shown = [selection] + [s for s in ("oracle",) if s in run.predictions and s != selection]
+    fig = Figure(figsize=(3.6 * len(shown), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(shown), squeeze=False)[0]
+    for ax, sel in zip(axes, shown, strict=True):
+        _draw_confusion(ax, run.predictions[sel], f"composite · {run.selection_label(sel)}")
+    fig.suptitle(_run_title(run), fontsize=10)
+    return fig
+
+
+def confusion_per_dataset_figure(run: RunTables, selection: str | None = None) -> Figure:
+    """One confusion matrix per dataset: the pooled predictions restricted to that dataset's subjects."""
+    selection = _selection(run, selection)
+    table = run.predictions[selection]
+    present = [d for d in DATASETS if d in set(table["dataset"])]
+    present += sorted(set(table["dataset"]) - set(present))
+    fig = Figure(figsize=(3.5 * len(present), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(present), squeeze=False)[0]
+    for ax, dataset in zip(axes, present, strict=True):
+        _draw_confusion(ax, table[table["dataset"] == dataset], run.dataset_label(dataset))
+    fig.suptitle(f"{_run_title(run)} · {run.selection_label(selection)}", fontsize=10)
+    return fig
+
+
+def _kit_rows(run: RunTables, subset: str = "composite") -> pd.DataFrame:
+    """The run's own UF1/UAR rows (from metrics.csv), labelled with model, data and selection."""
+    rows = run.metrics[(run.metrics["subset"] == subset) & run.metrics["selection"].isin(run.predictions)]
+    labels = []
+    for _, row in rows.iterrows():
+        label = f"{run.model_name} on {run.data_label} — {run.selection_label(str(row['selection']))}"
+        labels.append(label + (" — not comparable" if run.synthetic else ""))
+    out = pd.DataFrame({"label": labels, "uf1": rows["uf1"].to_numpy(dtype=float),
+                        "uar": rows["uar"].to_numpy(dtype=float),
+                        "test_set_selected": ["yes" if s == "oracle" else "no" for s in rows["selection"]]})
+    return out
+
+
+def comparison_figure(run: RunTables, published: pd.DataFrame, subset: str = "composite",
+                      methods: list[str] | None = None) -> Figure:
+    """Published UF1/UAR (coloured by epoch-selection rule) beside the run's own, clearly separated.
+
+    ``methods``: published methods to show (default: the rows flagged ``default_figure``). The run's rows
+    sit below a divider; on SynthME they are labelled as synthetic and not comparable.
+    """
+    if methods is None:
+        chosen = published[published["default_figure"] & (published["subset"] == subset)]
+    else:
+        chosen = published[published["method"].isin(methods) & (published["subset"] == subset)]
+        unknown = sorted(set(methods) - set(chosen["method"]))
+        if unknown:
+            raise KeyError(f"comparison_figure: no published {subset} row for {unknown}")
+    chosen = chosen.sort_values("uf1", na_position="first")
+    kit = _kit_rows(run, subset)
+    labels = list(kit["label"]) + [f"{m} ({y})" for m, y in zip(chosen["method"], chosen["year"], strict=True)]
+    n_kit = len(kit)
+    fig = Figure(figsize=(11, 0.42 * len(labels) + 1.6), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    y = np.arange(len(labels))
+    for ax, metric in zip(axes, ("uf1", "uar"), strict=True):
+        values = list(kit[metric]) + list(chosen[metric])
+        highs = [np.nan] * n_kit + list(chosen[f"{metric}_max"])
+        flags = list(kit["test_set_selected"]) + list(chosen["test_set_selected"])
+        for i, (value, high, flag) in enumerate(zip(values, highs, flags, strict=True)):
+            if pd.isna(value):
+                ax.text(0.01, i, "not reported", va="center", fontsize=7, color="#666666")
+                continue
+            colour = KIT_COLOUR if i < n_kit else SELECTION_COLOURS[flag]
+            ax.barh(i, value, color=colour, hatch="//" if flag == "yes" else None, edgecolor="white")
+            text = f"{value:.3f}" if pd.isna(high) else f"{value:.3f}–{high:.3f}"
+            if not pd.isna(high):
+                ax.plot([value, high], [i, i], color="black", linewidth=2)
+            ax.text(max(value, 0 if pd.isna(high) else high) + 0.01, i, text, va="center", fontsize=7)
+        ax.axhline(n_kit - 0.5, color="black", linewidth=0.8)
+        ax.set_xlim(0, 1.12)
+        ax.set_xlabel(f"{subset} {metric.upper()}")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y, labels, fontsize=8)
+    axes[0].invert_yaxis()
+    handles = [_legend_patch(SELECTION_COLOURS[k], selection_tag(k), k == "yes") for k in ("yes", "no", "unknown")]
+    handles.append(_legend_patch(KIT_COLOUR, f"this run ({run.data_label})", False))
+    fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=8)
+    note = "published numbers: emhnet_lite/resources/published_results.csv (sources per row)"
+    if run.synthetic:
+        note += "; this run is on SynthME (synthetic) and is not comparable to the published rows"
+    fig.suptitle(f"MEGC2019 {subset}: published results vs this run\n{note}", fontsize=9)
+    return fig
+
+
+def _legend_patch(colour: str, label: str, hatched: bool):
+    from matplotlib.patches import Patch
+
+    return Patch(facecolor=colour, hatch="//" if hatched else None, edgecolor="white", label=label)
+
+
+def region_gate_figure(run: RunTables, selection: str | None = None) -> Figure:
+    """Mean HMoE region-gate weight per true class (rows) and region (columns), from gates_<selection>.csv."""
+    selection = selection or run.primary_selection
+    if selection not in run.gates:
+        raise FigureUnavailable(f"{run.root}: no gates_{selection}.csv (the model returns no region gates)")
+    table = run.gates[selection]
+    weights = table[list(GATE_COLUMNS)].to_numpy(dtype=float)  # [N, 4]
+    means = np.full((len(CLASS_NAMES), len(REGION_NAMES)), np.nan)
+    counts = []
+    for label in range(len(CLASS_NAMES)):
+        rows = table["true"].to_numpy() == label
+        counts.append(int(rows.sum()))
+        if rows.any():
+            means[label] = weights[rows].mean(axis=0)
+    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(means, cmap="viridis", vmin=0, vmax=max(0.5, float(np.nanmax(means))))
+    for row in range(means.shape[0]):
+        for col in range(means.shape[1]):
+            text = "—" if np.isnan(means[row, col]) else f"{means[row, col]:.3f}"
+            ax.text(col, row, text, ha="center", va="center", color="white", fontsize=9)
+    ax.set_xticks(range(len(REGION_NAMES)), [n.replace("_", " ") + "\n(image)" for n in REGION_NAMES], fontsize=8)
+    ax.set_yticks(range(len(CLASS_NAMES)), [f"{c} (n={n})" for c, n in zip(CLASS_NAMES, counts, strict=True)])
+    ax.set_ylabel("true class")
+    fig.colorbar(image, ax=ax, label="mean gate weight (rows of 4 sum to 1)")
+    ax.set_title(f"{_run_title(run)}\nHMoE region gate per class · {run.selection_label(selection)} · "
+                 f"uniform = {1 / len(REGION_NAMES):.2f}", fontsize=9)
+    return fig
+
+
+def per_subject_figure(run: RunTables, selection: str | None = None) -> Figure:
+    """Accuracy on each held-out subject (one LOSO fold each), grouped and coloured by dataset."""
+    selection = _selection(run, selection)
+    table = run.predictions[selection].copy()
+    table["correct"] = table["true"] == table["predicted"]
+    per_subject = (table.groupby(["dataset", "subject"], sort=True)
+                   .agg(accuracy=("correct", "mean"), n=("correct", "size")).reset_index())
+    order = {d: i for i, d in enumerate(DATASETS)}
+    per_subject = per_subject.sort_values(["dataset", "subject"], key=lambda s: s.map(order) if s.name == "dataset"
+                                          else s).reset_index(drop=True)
+    oracle = None
+    if "oracle" in run.predictions and selection != "oracle":
+        other = run.predictions["oracle"]
+        oracle = (other.assign(correct=other["true"] == other["predicted"])
+                  .groupby(["dataset", "subject"])["correct"].mean())
+    fig = Figure(figsize=(max(6.0, 0.22 * len(per_subject) + 2), 3.6), layout="constrained")
+    ax = fig.subplots()
+    x = np.arange(len(per_subject))
+    colours = [DATASET_COLOURS.get(d, "#888888") for d in per_subject["dataset"]]
+    ax.bar(x, per_subject["accuracy"], color=colours)
+    if oracle is not None:
+        values = [oracle.get((d, s), np.nan) for d, s in zip(per_subject["dataset"], per_subject["subject"],
+                                                             strict=True)]
+        ax.scatter(x, values, marker="_", s=60, color="black", zorder=3,
+                   label=run.selection_label("oracle"))
+    overall = float(table["correct"].mean())
+    ax.axhline(overall, color="black", linestyle="--", linewidth=0.8,
+               label=f"pooled accuracy {overall:.3f}")
+    ax.set_xticks(x, per_subject["subject"], rotation=90, fontsize=6 if len(x) > 30 else 8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel(f"accuracy ({run.selection_label(selection)})")
+    handles, _ = ax.get_legend_handles_labels()
+    handles += [_legend_patch(DATASET_COLOURS.get(d, "#888888"), run.dataset_label(d), False)
+                for d in dict.fromkeys(per_subject["dataset"])]
+    fig.legend(handles=handles, fontsize=7, loc="outside lower center", ncols=len(handles))
+    ax.set_title(f"{_run_title(run)}\nper-subject accuracy (LOSO folds; n samples per subject "
+                 f"{per_subject['n'].min()}–{per_subject['n'].max()})", fontsize=9)
+    return fig
+
+
+def training_curves_figure(run: RunTables) -> Figure:
+    """Loss and accuracy per epoch: mean over folds with the min–max band (test = monitoring only)."""
+    if run.history is None:
+        raise FigureUnavailable(f"{run.root}: no history.csv")
+    history = run.history
+    fig = Figure(figsize=(9, 3.4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    series = [("train", "#1b9e77"), ("val", "#7570b3"), ("test", "#d95f02")]
+    for ax, quantity in zip(axes, ("loss", "acc"), strict=True):
+        for prefix, colour in series:
+            column = f"{prefix}_{quantity}"
+            if column not in history.columns or history[column].isna().all():
+                continue
+            stats = history.groupby("epoch")[column].agg(["mean", "min", "max"])
+            label = {"train": "training subjects", "val": "validation subjects (from training)",
+                     "test": "held-out subject (monitoring only)"}[prefix]
+            ax.plot(stats.index, stats["mean"], color=colour, label=label)
+            ax.fill_between(stats.index, stats["min"], stats["max"], color=colour, alpha=0.15)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("cross-entropy" if quantity == "loss" else "accuracy")
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7)
+    n_folds = history["fold"].nunique()
+    fig.suptitle(f"{_run_title(run)}\ntraining curves: mean over {n_folds} LOSO folds, band = min–max",
+                 fontsize=9)
+    return fig
