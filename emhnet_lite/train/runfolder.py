@@ -1,0 +1,243 @@
+"""Reading and writing LOSO run folders (layout: ``docs/run_folder.md``); every write is atomic."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from emhnet_lite import __version__, metrics
+from emhnet_lite.constants import CLASS_NAMES, REGION_NAMES
+from emhnet_lite.utils import atomic_path, write_json_atomic
+
+PROB_COLUMNS = [f"prob_{name}" for name in CLASS_NAMES]
+GATE_COLUMNS = [f"gate_{name}" for name in REGION_NAMES]
+SELECTION_LABELS = {"last": "last epoch", "val": "validation-selected epoch",
+                    "oracle": "oracle (test-set-selected)"}
+FOLD_DONE = "fold.json"
+
+
+def selection_label(selection: str) -> str:
+    """Human label of a selection mode; the oracle's always says test-set-selected."""
+    return SELECTION_LABELS[selection]
+
+
+def write_csv_atomic(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
+    """Write ``frame`` as CSV (no index) atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return Path(path)
+
+
+def read_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a run-folder CSV keeping ids (subject, clip, dataset) as strings."""
+    return pd.read_csv(path, dtype={"subject": str, "clip": str, "dataset": str})
+
+
+def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], **meta: Any) -> Path:
+    """Save weights plus JSON-able metadata so that ``torch.load(..., weights_only=True)`` can read them."""
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": state_dict, **meta}, tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a fold checkpoint safely (``weights_only=True``): ``{"state_dict": ..., "epoch": ..., ...}``."""
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def fold_dir_name(fold: int, subject_key: str) -> str:
+    """``NN_<dataset>_<subject>`` for subject key ``dataset/subject``."""
+    return f"{fold:02d}_" + subject_key.replace("/", "_")
+
+
+def fold_is_done(fold_dir: str | os.PathLike) -> bool:
+    """A fold is finished iff its ``fold.json`` (written last) exists."""
+    return (Path(fold_dir) / FOLD_DONE).exists()
+
+
+def write_or_check_config(run_dir: str | os.PathLike, config: dict[str, Any]) -> None:
+    """Write ``config.json``, or verify that an existing one (resume, other shards) is identical."""
+    path = Path(run_dir) / "config.json"
+    normalised = json.loads(json.dumps(config, sort_keys=True, default=str))
+    if path.exists():
+        existing = json.loads(path.read_text())
+        if existing != normalised:
+            diff = sorted(k for k in set(existing) | set(normalised) if existing.get(k) != normalised.get(k))
+            raise ValueError(f"{path}: run folder holds a different config (differs in {diff}); "
+                             "use a new --out folder or the same settings and data")
+        return
+    write_json_atomic(path, normalised)
+
+
+def git_revision(repo: str | os.PathLike | None = None) -> tuple[str, bool | None]:
+    """(commit hash, dirty?) of the package's git work tree, or ("unknown", None) outside git."""
+    cwd = Path(repo) if repo else Path(__file__).resolve().parents[2]
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                             check=True, timeout=10).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                                capture_output=True, text=True, check=True, timeout=10).stdout
+        return rev, bool(status.strip())
+    except (OSError, subprocess.SubprocessError):
+        return "unknown", None
+
+
+def environment_info(device: torch.device) -> dict[str, Any]:
+    """Versions and hardware for the manifest."""
+    cuda_name = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    return {"package_version": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": np.__version__, "pandas": pd.__version__, "platform": platform.platform(),
+            "host": platform.node(), "device": str(device), "cuda_device": cuda_name,
+            "torch_threads": torch.get_num_threads()}
+
+
+def _selection_rows(fold_dirs: list[Path], selection: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Test outputs of every fold at that selection's epoch: (predictions, per-epoch rows with gates)."""
+    parts = []
+    for fold_dir in fold_dirs:
+        info = json.loads((fold_dir / FOLD_DONE).read_text())
+        epoch = info["selected_epoch"].get(selection)
+        if epoch is None:
+            raise KeyError(f"{fold_dir / FOLD_DONE}: no selected epoch for selection {selection!r}")
+        epochs = read_csv(fold_dir / "test_epochs.csv")
+        chosen = epochs[epochs["epoch"] == epoch].drop(columns="epoch")
+        if chosen.empty:
+            raise ValueError(f"{fold_dir / 'test_epochs.csv'}: no rows for epoch {epoch} ({selection})")
+        parts.append(chosen.assign(fold=info["fold"], selected_epoch=epoch))
+    rows = pd.concat(parts, ignore_index=True)
+    rows = rows.assign(selection=selection, selection_label=selection_label(selection),
+                       test_set_selected=selection == "oracle")
+    id_columns = ["dataset", "subject", "clip", "fold", "true", "predicted"]
+    tail = ["selected_epoch", "selection", "selection_label", "test_set_selected"]
+    predictions = rows[id_columns + PROB_COLUMNS + tail]
+    extra = [c for c in rows.columns if c.startswith(("gate_", "scale_"))]
+    gates = rows[id_columns + ["selected_epoch", "selection", "selection_label", "test_set_selected"] + extra] \
+        if extra else pd.DataFrame()
+    return predictions, gates
+
+
+def finished_folds(run_dir: str | os.PathLike) -> list[Path]:
+    """Finished fold folders of a run, in fold order."""
+    folds = Path(run_dir) / "folds"
+    return sorted(p for p in folds.glob("*") if p.is_dir() and fold_is_done(p)) if folds.exists() else []
+
+
+def merge_run(run_dir: str | os.PathLike, allow_partial: bool = False,
+              process_wall_time_s: float | None = None) -> dict[str, Any]:
+    """Build the top-level tables (predictions, metrics, history, gates, manifest) from ``folds/``.
+
+    A pure function of the fold folders, so merged shards equal a single-process run. Missing folds are
+    an error naming them unless ``allow_partial``. Returns ``metrics.json``'s content.
+    """
+    run_dir = Path(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    fold_dirs = finished_folds(run_dir)
+    expected = [fold_dir_name(i, key) for i, key in enumerate(config["data"]["subjects"])]
+    missing = sorted(set(expected) - {p.name for p in fold_dirs})
+    if missing and not allow_partial:
+        raise FileNotFoundError(f"{run_dir}: {len(missing)} of {len(expected)} folds not finished "
+                                f"(e.g. {missing[:3]}); run the missing shards or resume first")
+    if not fold_dirs:
+        raise FileNotFoundError(f"{run_dir}: no finished folds to merge")
+    primary = config["selection"]
+    selections = ["last", "oracle"] + (["val"] if primary == "val" else [])
+    summary: dict[str, Any] = {"primary_selection": primary, "partial": bool(missing), "selections": {}}
+    metric_rows = []
+    for selection in selections:
+        predictions, gates = _selection_rows(fold_dirs, selection)
+        write_csv_atomic(run_dir / f"predictions_{selection}.csv", predictions)
+        if selection == primary:
+            write_csv_atomic(run_dir / "predictions.csv", predictions)
+        if not gates.empty:
+            write_csv_atomic(run_dir / f"gates_{selection}.csv", gates)
+        table = metrics.breakdown(predictions)
+        subsets = {}
+        for name, part in [("composite", predictions)] + list(predictions.groupby("dataset", sort=False)):
+            result = metrics.scores(part["true"].to_numpy(), part["predicted"].to_numpy())
+            subsets[str(name)] = {**result.as_dict(),
+                                  "n_subjects": int((part["dataset"] + "/" + part["subject"]).nunique())}
+        summary["selections"][selection] = {"selection_label": selection_label(selection),
+                                            "test_set_selected": selection == "oracle", "subsets": subsets}
+        metric_rows.append(table.assign(selection=selection, selection_label=selection_label(selection),
+                                        test_set_selected=selection == "oracle"))
+    metric_table = pd.concat(metric_rows, ignore_index=True)
+    lead = ["selection", "selection_label", "test_set_selected", "subset"]
+    metric_table = metric_table[lead + [c for c in metric_table.columns if c not in lead]]
+    write_csv_atomic(run_dir / "metrics.csv", metric_table)
+    write_json_atomic(run_dir / "metrics.json", summary)
+    history = pd.concat([read_csv(p / "history.csv") for p in fold_dirs], ignore_index=True)
+    write_csv_atomic(run_dir / "history.csv", history)
+    _write_manifest(run_dir, config, fold_dirs, process_wall_time_s)
+    return summary
+
+
+def _write_manifest(run_dir: Path, config: dict[str, Any], fold_dirs: list[Path],
+                    process_wall_time_s: float | None) -> None:
+    """``manifest.json``: versions, device, seed, git revision, fold and process wall times."""
+    infos = [json.loads((p / FOLD_DONE).read_text()) for p in fold_dirs]
+    previous = json.loads((run_dir / "manifest.json").read_text()) if (run_dir / "manifest.json").exists() else {}
+    processes: dict[str, dict[str, Any]] = {}
+    for info in infos:
+        key = f"{info['shard']}@{info['host']}"
+        entry = processes.setdefault(key, {"shard": info["shard"], "host": info["host"], "device": info["device"],
+                                           "torch_threads": info["torch_threads"], "folds": 0,
+                                           "folds_wall_time_s": 0.0})
+        entry["folds"] += 1
+        entry["folds_wall_time_s"] = round(entry["folds_wall_time_s"] + info["wall_time_s"], 3)
+    rev, dirty = git_revision()
+    manifest = {**environment_info(torch.device(infos[0]["device"])), "seed": config["seed"],
+                "git_revision": rev, "git_dirty": dirty, "model": config["model"],
+                "created_utc": previous.get("created_utc", infos[0].get("finished_utc")),
+                "merged_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "n_folds": len(infos),
+                "folds_wall_time_s": round(sum(i["wall_time_s"] for i in infos), 3),
+                "fold_wall_time_s": [round(i["wall_time_s"], 3) for i in infos],
+                "processes": sorted(processes.values(), key=lambda e: str(e["shard"]))}
+    manifest["device"] = infos[0]["device"]
+    if process_wall_time_s is not None:
+        manifest["run_wall_time_s"] = round(process_wall_time_s, 3)
+    write_json_atomic(run_dir / "manifest.json", manifest)
+
+
+@dataclass
+class RunResults:
+    """Everything a finished (merged) run folder holds, as Python objects."""
+
+    path: Path
+    config: dict[str, Any]
+    manifest: dict[str, Any]
+    metrics: pd.DataFrame
+    metrics_json: dict[str, Any]
+    predictions: dict[str, pd.DataFrame]  # selection → table
+    history: pd.DataFrame
+    gates: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def primary_selection(self) -> str:
+        return self.config["selection"]
+
+
+def load_run(run_dir: str | os.PathLike) -> RunResults:
+    """Load a merged run folder; a clear error if it is not one (e.g. shards not merged yet)."""
+    run_dir = Path(run_dir)
+    needed = ["config.json", "manifest.json", "metrics.csv", "metrics.json", "history.csv"]
+    missing = [name for name in needed if not (run_dir / name).exists()]
+    if missing:
+        raise FileNotFoundError(f"{run_dir}: not a merged run folder (missing {missing}); "
+                                f"run `emhnet merge {run_dir}` after all shards finished")
+    predictions = {p.stem.removeprefix("predictions_"): read_csv(p) for p in sorted(run_dir.glob("predictions_*.csv"))}
+    gates = {p.stem.removeprefix("gates_"): read_csv(p) for p in sorted(run_dir.glob("gates_*.csv"))}
+    return RunResults(path=run_dir, config=json.loads((run_dir / "config.json").read_text()),
+                      manifest=json.loads((run_dir / "manifest.json").read_text()),
+                      metrics=read_csv(run_dir / "metrics.csv"),
+                      metrics_json=json.loads((run_dir / "metrics.json").read_text()),
+                      predictions=predictions, history=read_csv(run_dir / "history.csv"), gates=gates)
