@@ -1,0 +1,91 @@
+"""Dataclass configs with named presets for EMHNet and the two baselines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from emhnet_lite.constants import NUM_CLASSES, REGION_NAMES
+
+
+@dataclass(frozen=True)
+class EMHNetConfig:
+    """Every open choice of the abstract, as a field; ``tiny`` is for CPU/CI/teaching, ``paper`` for GPUs."""
+
+    num_classes: int = NUM_CLASSES
+    num_regions: int = len(REGION_NAMES)
+    # Region crop side as a fraction of the input side: 14 px at 28, 28 px at 56 (HTNet's 14/28 ratio),
+    # so the token count follows the input size.
+    region_fraction: float = 0.5
+    # Block sides in pixels of the region crop; sides that do not divide the crop are zero-padded.
+    # 4/5/7 px at 14 px: 16 + 9 + 4 = 29 tokens (4 and 5 need padding); 2 px (49 tokens) is in ``paper``
+    # because token count dominates the CPU cost (measured: 3/5/7 = 38 tokens is ~1.4x slower per step).
+    scales: tuple[int, ...] = (4, 5, 7)
+    dim: int = 32
+    heads: int = 2
+    expert_depth: int = 1
+    mlp_ratio: float = 2.0
+    router_hidden: int = 16
+    # Whole-face tokens for the global branch: blocks of this many pixels (7 = HTNet's patch size).
+    global_patch: int = 7
+    global_depth: int = 1
+    # Load-balancing auxiliary loss weight for both gate levels (0 disables it; aux_loss is then 0).
+    balance_weight: float = 0.0
+    # Softmax temperature of both gates (lower = sharper routing); 1 = plain softmax.
+    gate_temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.scales or any(s < 1 for s in self.scales):
+            raise ValueError(f"EMHNetConfig.scales must be positive block sides, got {self.scales}")
+        if self.dim % self.heads:
+            raise ValueError(f"EMHNetConfig: dim={self.dim} not divisible by heads={self.heads}")
+        if not 0 < self.region_fraction <= 1:
+            raise ValueError(f"EMHNetConfig.region_fraction must be in (0, 1], got {self.region_fraction}")
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> EMHNetConfig:
+        """A named preset (``tiny`` or ``paper``) with field overrides."""
+        if name not in EMHNET_PRESETS:
+            raise KeyError(f"unknown EMHNet preset {name!r}; known: {sorted(EMHNET_PRESETS)}")
+        return replace(EMHNET_PRESETS[name], **overrides)
+
+
+EMHNET_PRESETS: dict[str, EMHNetConfig] = {
+    # 29 tokens per region, width 32, one block per expert: ~4.8 MFLOP per sample (budget 10).
+    "tiny": EMHNetConfig(),
+    # GPU preset: 69 tokens per region (49 + 16 + 4, the DESIGN's 2/4/7 px), width 128, deeper experts.
+    "paper": EMHNetConfig(scales=(2, 4, 7), dim=128, heads=4, expert_depth=2, mlp_ratio=4.0,
+                          router_hidden=32, global_patch=4, global_depth=4, balance_weight=0.01),
+}
+
+
+@dataclass(frozen=True)
+class HTNetConfig:
+    """HTNet as published (``HTNet(image_size=28, patch_size=7, dim=256, heads=3, num_hierarchies=3,
+    block_repeats=(2, 2, 10), num_classes=3)``, mlp_mult 4, dim_head = dim // heads)."""
+
+    num_classes: int = NUM_CLASSES
+    image_size: int = 28
+    patch_size: int = 7
+    dim: int = 256
+    heads: int = 3
+    num_hierarchies: int = 3
+    block_repeats: tuple[int, ...] = field(default=(2, 2, 10))
+    mlp_mult: int = 4
+    channels: int = 3
+
+    def __post_init__(self) -> None:
+        if self.image_size % self.patch_size:
+            raise ValueError(f"HTNetConfig: image_size={self.image_size} not divisible by patch {self.patch_size}")
+        if len(self.block_repeats) != self.num_hierarchies:
+            raise ValueError(f"HTNetConfig: {len(self.block_repeats)} block_repeats for "
+                             f"{self.num_hierarchies} hierarchies")
+
+
+@dataclass(frozen=True)
+class STSTNetConfig:
+    """STSTNet (Liong et al., FG 2019): three shallow conv streams of 3, 5 and 8 channels."""
+
+    num_classes: int = NUM_CLASSES
+    image_size: int = 28
+    channels: int = 3
+    stream_channels: tuple[int, ...] = (3, 5, 8)
