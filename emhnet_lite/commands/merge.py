@@ -1,0 +1,33 @@
+"""``emhnet merge runs/NAME``: combine the finished folds of sharded LOSO processes into the run's tables."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+NAME = "merge"
+HELP = "merge a LOSO run folder's finished folds (after --shard runs) into predictions, metrics, manifest"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", type=Path, help="run folder written by `emhnet loso`")
+    parser.add_argument("--partial", action="store_true",
+                        help="merge even if some folds are missing (metrics.json then says partial: true)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from emhnet_lite.commands.loso import print_metrics
+    from emhnet_lite.train import merge_run
+
+    if not (args.run_dir / "config.json").exists():
+        print(f"error: {args.run_dir} is not a LOSO run folder (no config.json)")
+        return 2
+    try:
+        summary = merge_run(args.run_dir, allow_partial=args.partial)
+    except FileNotFoundError as error:
+        print(f"error: {error}")
+        return 1
+    print_metrics(args.run_dir)
+    if summary["partial"]:
+        print("warning: PARTIAL merge — some folds are missing")
+    return 0

@@ -1,0 +1,68 @@
+"""`emhnet loso --jobs 2` (two shard processes + merge) equals an in-process run; `emhnet merge` re-merges."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from emhnet_lite.preprocess import load_prepared
+from emhnet_lite.train import LosoConfig, get_preset, run_loso
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_cache(folder: Path) -> None:
+    """A prepared-cache folder (manifest.csv + one .pt per sample) holding random inputs for 4 subjects."""
+    generator = torch.Generator().manual_seed(4)
+    rows = []
+    for subject in ("sub01", "sub02", "sub03", "sub04"):
+        for k in range(3):
+            clip = f"EP0{k}_01"
+            flow = torch.randn(3, 28, 28, generator=generator)  # [3, H, W]
+            flow[0] += k - 1.0
+            boxes = torch.tensor([[0, 0, 14, 14], [14, 0, 28, 14], [0, 14, 14, 28], [14, 14, 28, 28]],
+                                 dtype=torch.float32)  # [4, 4]
+            path = f"casme2_{subject}_{clip}.pt"
+            torch.save({"flow": flow, "boxes": boxes, "landmarks": torch.zeros(68, 2),
+                        "info": json.dumps({"apex": 1})}, folder / path)
+            rows.append({"dataset": "casme2", "subject": subject, "clip": clip, "label": k, "status": "ok",
+                         "landmark_source": "synth", "fallbacks": "", "flow_backend": "farneback", "path": path})
+    pd.DataFrame(rows).to_csv(folder / "manifest.csv", index=False)
+
+
+def test_cli_jobs_equal_in_process_run(tmp_path: Path) -> None:
+    cache = tmp_path / "cache" / "abc123"
+    cache.mkdir(parents=True)
+    write_cache(cache)
+    out = tmp_path / "cli_run"
+    command = [sys.executable, "-m", "emhnet_lite", "loso", "--data", str(tmp_path / "cache"), "--model", "ststnet",
+               "--out", str(out), "--preset", "teaching", "--epochs", "2", "--jobs", "2", "--threads", "1", "--device", "cpu"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "oracle (test-set-selected)" in result.stdout
+    shards = {json.loads(p.read_text())["shard"] for p in (out / "folds").glob("*/fold.json")}
+    assert shards == {"1/2", "2/2"}
+
+    data = load_prepared(cache)
+    config = LosoConfig(model="ststnet", train=get_preset("teaching", epochs=2))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_loso(data, config, tmp_path / "in_process", device="cpu", data_source="cache:abc123")
+    finally:
+        torch.set_num_threads(threads)
+    for name in ("predictions_last.csv", "predictions_oracle.csv", "metrics.csv", "history.csv"):
+        assert pd.read_csv(out / name).equals(pd.read_csv(tmp_path / "in_process" / name)), name
+
+    (out / "metrics.csv").unlink()
+    merged = subprocess.run([sys.executable, "-m", "emhnet_lite", "merge", str(out)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert merged.returncode == 0 and (out / "metrics.csv").exists(), merged.stdout + merged.stderr
+    missing = subprocess.run([sys.executable, "-m", "emhnet_lite", "merge", str(tmp_path / "nothing")], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "not a LOSO run folder" in missing.stdout
