@@ -120,3 +120,9 @@ def test_cli_writes_the_same_set(synthetic_run: Path, tmp_path: Path, capsys):
     assert cli.main(["figures", str(synthetic_run), "--out", str(tmp_path / "cli")]) == 0
     assert sorted(p.stem for p in (tmp_path / "cli").glob("*.png")) == sorted(EXPECTED_NAMES)
     assert "6 figure(s) written" in capsys.readouterr().out
+
+
+def test_unlabelled_data_is_not_comparable(tmp_path: Path):
+    run = load_run_tables(make_fake_run(tmp_path / "anon", source=""))
+    text = _texts(comparison_figure(run, load_published()))
+    assert "emhnet_tiny on unlabelled data — last — not comparable" in text

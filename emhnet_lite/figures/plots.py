@@ -51,7 +51,7 @@ def _selection(run: RunTables, selection: str | None) -> str:
 
 
 def _run_title(run: RunTables) -> str:
-    suffix = " — not comparable to real-dataset results" if run.synthetic else ""
+    suffix = "" if run.comparable else " — not comparable to real-dataset results"
     return f"{run.model_name} on {run.data_label}{suffix}"
 
 
@@ -106,7 +106,7 @@ def _kit_rows(run: RunTables, subset: str = "composite") -> pd.DataFrame:
     labels = []
     for _, row in rows.iterrows():
         label = f"{run.model_name} on {run.data_label} — {run.selection_label(str(row['selection']))}"
-        labels.append(label + (" — not comparable" if run.synthetic else ""))
+        labels.append(label + ("" if run.comparable else " — not comparable"))
     out = pd.DataFrame({"label": labels, "uf1": rows["uf1"].to_numpy(dtype=float),
                         "uar": rows["uar"].to_numpy(dtype=float),
                         "test_set_selected": ["yes" if s == "oracle" else "no" for s in rows["selection"]]})
@@ -158,8 +158,8 @@ def comparison_figure(run: RunTables, published: pd.DataFrame, subset: str = "co
     handles.append(_legend_patch(KIT_COLOUR, f"this run ({run.data_label})", False))
     fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=8)
     note = "published numbers: emhnet_lite/resources/published_results.csv (sources per row)"
-    if run.synthetic:
-        note += "; this run is on SynthME (synthetic) and is not comparable to the published rows"
+    if not run.comparable:
+        note += f"; this run is on {run.data_label} and is not comparable to the published rows"
     fig.suptitle(f"MEGC2019 {subset}: published results vs this run\n{note}", fontsize=9)
     return fig
 

@@ -53,9 +53,14 @@ class RunTables:
         return is_synthetic_source(str(self.config.get("data", {}).get("source", "")))
 
     @property
+    def comparable(self) -> bool:
+        """Only a run whose data source is named and is not SynthME may sit beside published numbers."""
+        return not self.synthetic and bool(str(self.config.get("data", {}).get("source", "")).strip())
+
+    @property
     def data_label(self) -> str:
         """How the run's data is named in every figure: ``SynthME (synthetic)`` or the source's name."""
-        source = str(self.config.get("data", {}).get("source", "")) or "unknown data"
+        source = str(self.config.get("data", {}).get("source", "")).strip() or "unlabelled data"
         return "SynthME (synthetic)" if self.synthetic else source
 
     def dataset_label(self, dataset: str) -> str:
