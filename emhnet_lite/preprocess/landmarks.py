@@ -126,10 +126,25 @@ def derive_canonical_template(points: np.ndarray, eye_distance: float = 0.4, eye
     return transform_points(points, matrix) / 1000.0
 
 
+def synthme_root_of(frame_dir: str | Path) -> Path | None:
+    """The SynthME folder above a clip's frame folder (the one holding ``ground_truth/``), or None."""
+    for folder in Path(frame_dir).resolve().parents:
+        if (folder / "ground_truth").is_dir() and (folder / "synthme.json").is_file():
+            return folder
+    return None
+
+
 def synth_landmarks(row: Any, frame: int) -> np.ndarray | None:
-    """SynthME ground-truth [68, 2] (x, y) landmarks of ``frame`` for a composite row, or None if not SynthME."""
-    try:
-        from emhnet_lite.synth import read_ground_truth
-    except ImportError:
+    """SynthME ground-truth [68, 2] (x, y) landmarks of ``frame`` (the clip's onset or true apex) for a
+    composite row, or None when the row is not SynthME or the frame has no ground truth."""
+    root = synthme_root_of(row["frame_dir"])
+    if root is None:
         return None
-    return _synth_points(read_ground_truth, row, frame)
+    from emhnet_lite.synth import read_ground_truth
+
+    truth = read_ground_truth(root, str(row["dataset"]), str(row["subject"]), str(row["clip"]))
+    if int(frame) == truth["onset"]:
+        return np.asarray(truth["landmarks_onset"], dtype=np.float32)
+    if int(frame) == truth["apex"]:
+        return np.asarray(truth["landmarks_apex"], dtype=np.float32)
+    return None

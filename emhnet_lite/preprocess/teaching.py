@@ -16,14 +16,16 @@ def load_teaching_set(data_root: str | os.PathLike = "../data", scale: float | N
     """Ensure SynthME under ``data_root``, read it with the real readers, prepare/load the cache.
 
     Load-if-present: a second call reads the cached ``.pt`` files and returns identical tensors.
-    ``scale=None`` uses SynthME's teaching scale.
+    ``scale=None`` uses SynthME's teaching scale; the cache lives in ``data_root/cache/<config-key>/``
+    (SynthME of another scale or seed gets other rows, and samples are keyed by dataset/subject/clip, so
+    the cache folder also carries the SynthME folder name).
     """
     from emhnet_lite import synth
     from emhnet_lite.data import load_composite
 
     root = Path(data_root)
-    synth_root = synth.ensure_synthme(root / "synthme", scale=scale, seed=seed)
-    composite = load_composite(casme2=synth_root / "CASME2", samm=synth_root / "SAMM", smic=synth_root / "SMIC")
-    table = composite[0] if isinstance(composite, tuple) else composite
+    roots = synth.ensure_synthme(root, scale=synth.TEACHING_SCALE if scale is None else scale, seed=seed)
+    table, _ = load_composite(**roots)
     config = config or PreprocessConfig.preset("teaching", size=size)
-    return prepare_dataset(table, config, root / "cache", workers=workers)
+    cache_dir = root / "cache" / Path(roots["casme2"]).parent.name
+    return prepare_dataset(table, config, cache_dir, workers=workers)
