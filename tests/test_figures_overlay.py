@@ -15,12 +15,13 @@ from emhnet_lite.figures import RunFolderError, load_run_tables
 from emhnet_lite.figures.overlay import OverlaySample, check_same_data, choose_samples, overlay_figure
 
 
-def test_choose_samples_takes_one_per_class_in_fold_order(tmp_path: Path):
+def test_choose_samples_cycles_classes_and_datasets(tmp_path: Path):
     run = load_run_tables(make_fake_run(tmp_path / "run"))
-    chosen = choose_samples(run, 4)
     table = run.predictions["last"]
+    chosen = choose_samples(run, 4)
     assert list(table["true"].iloc[chosen]) == [0, 1, 2, 0]
-    assert chosen[:3] == [int(np.flatnonzero(table["true"].to_numpy() == c)[0]) for c in range(3)]
+    assert list(table["dataset"].iloc[chosen]) == ["smic", "casme2", "samm", "smic"]
+    assert len(set(chosen)) == 4 and chosen == choose_samples(run, 4)
 
 
 def test_fingerprint_mismatch_is_refused(tmp_path: Path):

@@ -16,7 +16,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from emhnet_lite.constants import CLASS_NAMES, REGION_NAMES
+from emhnet_lite.constants import CLASS_NAMES, DATASETS, REGION_NAMES
 from emhnet_lite.dataset import PreparedSet
 from emhnet_lite.figures.plots import FigureUnavailable, save_figure
 from emhnet_lite.figures.render import DEFAULT_PREFIX, FigureRecord
@@ -55,15 +55,20 @@ def check_same_data(run: RunTables, data: PreparedSet) -> None:
 
 
 def choose_samples(run: RunTables, n_samples: int) -> list[int]:
-    """Row indices into the primary predictions: one sample per true class in turn, in fold order."""
+    """Row indices into the primary predictions: sample k has class k mod 3 and, where possible, comes
+    from dataset k mod (datasets present), taking the first such row in fold order (deterministic)."""
     table = run.predictions[run.primary_selection]
-    by_class = [list(np.flatnonzero(table["true"].to_numpy() == label)) for label in range(len(CLASS_NAMES))]
+    labels, datasets = table["true"].to_numpy(), table["dataset"].to_numpy()
+    present = [d for d in DATASETS if d in set(datasets)] + sorted(set(datasets) - set(DATASETS))
     chosen: list[int] = []
-    depth = 0
-    while len(chosen) < n_samples and any(depth < len(rows) for rows in by_class):
-        chosen += [rows[depth] for rows in by_class if depth < len(rows)]
-        depth += 1
-    return chosen[:n_samples]
+    for k in range(min(n_samples, len(table))):
+        label, dataset = k % len(CLASS_NAMES), present[k % len(present)]
+        for wanted in ((labels == label) & (datasets == dataset), labels == label, np.ones(len(table), bool)):
+            candidates = [i for i in np.flatnonzero(wanted) if i not in chosen]
+            if candidates:
+                chosen.append(int(candidates[0]))
+                break
+    return chosen
 
 
 def _load_fold_model(run: RunTables, fold_dir: Path) -> torch.nn.Module:
@@ -142,8 +147,9 @@ def overlay_figure(samples: list[OverlaySample], run: RunTables) -> Figure:
             x0, y0, x1, y1 = box * scale
             box_ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, linewidth=1.5,
                                        edgecolor=REGION_COLOURS[region]))
-            box_ax.text(x0 + 1, y0 + 6, f"{REGION_NAMES[region]} {weight:.2f}", color=REGION_COLOURS[region],
-                        fontsize=7, fontweight="bold")
+            box_ax.text(x0 + 2, y0 + 2, f"{REGION_NAMES[region]} {weight:.2f}", color=REGION_COLOURS[region],
+                        fontsize=7, fontweight="bold", va="top",
+                        bbox={"facecolor": "white", "alpha": 0.75, "pad": 1, "linewidth": 0})
         box_ax.set_title(sample.title, fontsize=7)
         u, v = sample.flow_crop[..., 0], sample.flow_crop[..., 1]
         magnitude = np.hypot(u, v)
