@@ -206,13 +206,28 @@ def run_fold(data: PreparedSet, fold: int, config: LosoConfig, fold_dir: Path, *
 
 def run_loso(data: PreparedSet, config: LosoConfig, out: str | Path, *, shard: tuple[int, int] = (1, 1),
              resume: bool = False, device: str = "auto", data_source: str = "",
-             model_factory: ModelFactory | None = None, merge: bool = True,
+             model_factory: ModelFactory | None = None, merge: bool = True, threads: int | None = None,
              on_epoch: Callable[[int, EpochRecord], None] | None = None) -> dict[str, Any] | None:
     """Run (this shard's share of) the LOSO folds into ``out`` and merge when the run is complete.
 
     Folds already finished in ``out`` are skipped when ``resume``; otherwise finding any is an error.
-    Returns the merged ``metrics.json`` content, or None when other shards' folds are still missing.
+    ``threads`` sets torch's CPU threads for the run (restored after); 1 makes CPU results independent of
+    the machine's core count. Returns the merged ``metrics.json``, or None while other shards' folds are missing.
     """
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _run_loso(data, config, out, shard=shard, resume=resume, device=device, data_source=data_source,
+                         model_factory=model_factory, merge=merge, on_epoch=on_epoch)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run_loso(data: PreparedSet, config: LosoConfig, out: str | Path, *, shard: tuple[int, int], resume: bool,
+              device: str, data_source: str, model_factory: ModelFactory | None, merge: bool,
+              on_epoch: Callable[[int, EpochRecord], None] | None) -> dict[str, Any] | None:
+    """``run_loso`` without the thread handling."""
     started = time.perf_counter()
     out = Path(out)
     torch_device = resolve_device(device)
