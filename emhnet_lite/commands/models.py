@@ -1,0 +1,44 @@
+"""``emhnet models``: the cost table of EMHNet and the baselines (parameters, FLOPs; timings on request)."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "models"
+HELP = "list the models with parameters and FLOPs per sample (add --time for train-step and latency timings)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", nargs="+", default=None, help="model names (default: all)")
+    parser.add_argument("--image-size", type=int, default=28, help="input side in pixels (default 28)")
+    parser.add_argument("--time", action="store_true", help="also time training steps and inference latency")
+    parser.add_argument("--batch", type=int, default=256, help="training batch for --time (default 256)")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds for --time (default 3)")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    parser.add_argument("--json", default=None, help="also write the rows as JSON to this path")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from emhnet_lite.model import MODEL_NAMES
+    from emhnet_lite.model.benchmark import cost_table, format_table, rows_as_dicts
+    from emhnet_lite.utils import resolve_device, write_json_atomic
+
+    names = args.models or list(MODEL_NAMES)
+    unknown = [name for name in names if name not in MODEL_NAMES]
+    if unknown:
+        print(f"unknown model(s) {unknown}; known: {list(MODEL_NAMES)}")
+        return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    rows = cost_table(names, image_size=args.image_size, batch=args.batch, rounds=args.rounds,
+                      device=device, timing=args.time)
+    print(format_table(rows))
+    if args.json:
+        write_json_atomic(args.json, {"rows": rows_as_dicts(rows), "device": str(device),
+                                      "image_size": args.image_size, "batch": args.batch,
+                                      "threads": torch.get_num_threads(), "timed": args.time})
+    return 0

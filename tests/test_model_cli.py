@@ -1,0 +1,31 @@
+"""``emhnet models`` and the cost-table code behind benchmarks/bench_models.py."""
+
+from __future__ import annotations
+
+import json
+
+from emhnet_lite.cli import main
+from emhnet_lite.model.benchmark import cost_table, format_table
+
+
+def test_models_command_prints_table_and_json(tmp_path, capsys):
+    out = tmp_path / "models.json"
+    assert main(["models", "--models", "emhnet_tiny", "ststnet", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| emhnet_tiny | 74,711 |" in printed and "| ststnet | 1,683 |" in printed
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["name"] for r in rows] == ["emhnet_tiny", "ststnet"]
+    assert rows[0]["flops_per_sample"] <= 10_000_000 and rows[0]["train_step_s"] is None
+
+
+def test_models_command_rejects_unknown_name(capsys):
+    assert main(["models", "--models", "vgg"]) == 2
+    assert "unknown model" in capsys.readouterr().out
+
+
+def test_cost_table_timing_path_small_batch():
+    rows = cost_table(["emhnet_tiny", "ststnet"], batch=4, rounds=1)
+    for row in rows:
+        assert row.train_step_s > 0 and row.latency_s > 0
+        assert row.train_speedup_vs_htnet is None  # no HTNet in this run, so no ratio
+    assert "emhnet_tiny" in format_table(rows)
