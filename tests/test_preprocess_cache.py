@@ -17,13 +17,18 @@ from emhnet_lite.preprocess.frames import FrameError
 CONFIG = PreprocessConfig(landmark_source="dlib", flow_backend="farneback")
 
 
-def write_clip(folder, shift: float, frames: int = 5) -> None:
-    """Frames img1..imgN of the astronaut's face drifting right by ``shift`` px per frame."""
+def write_clip(folder, shift: float, frames: int = 5, bump: tuple[float, ...] | None = None) -> None:
+    """Frames img1..imgN of the astronaut's face drifting right by ``shift`` px per frame, optionally with a
+    local upward movement of the mouth area whose amplitude (px) per frame is ``bump``."""
     face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)[20:276, 100:356]  # [256, 256, 3]
+    rows, cols = np.mgrid[0:256, 0:256].astype(np.float32)
+    local = np.exp(-((cols - 128) ** 2 + (rows - 150) ** 2) / (2 * 25.0**2)).astype(np.float32)  # [256, 256]
     folder.mkdir(parents=True)
     for n in range(1, frames + 1):
-        matrix = np.float32([[1, 0, shift * (n - 1)], [0, 1, 0]])
-        frame = cv2.warpAffine(face, matrix, (256, 256), borderMode=cv2.BORDER_REFLECT)
+        lift = 0.0 if bump is None else bump[n - 1]
+        map_x = cols - shift * (n - 1)
+        map_y = rows + lift * local  # content moves up by `lift` around the mouth
+        frame = cv2.remap(face, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
         cv2.imwrite(str(folder / f"img{n}.png"), frame)
 
 
@@ -40,6 +45,7 @@ def clips(tmp_path_factory):
     root = tmp_path_factory.mktemp("clips")
     write_clip(root / "frames" / "EP01", 0.5)
     write_clip(root / "frames" / "EP02", -0.5)
+    write_clip(root / "frames" / "EP04", 0.4, frames=7, bump=(0, 1, 2, 3, 2, 1, 0))  # apex = frame 4
     (root / "frames" / "EP03").mkdir()
     (root / "frames" / "EP03" / "img1.png").write_bytes(b"not an image")
     table = pd.DataFrame([row(root, "EP01"), row(root, "EP02", subject="sub02", label=1),
@@ -117,9 +123,22 @@ def test_missing_frame_names_the_file(clips):
         prepare_sample(row(root, "EP01", apex=9, offset=9), CONFIG)
 
 
-@pytest.mark.parametrize("policy, expected", [("middle", 3), ("spot", 5), ("table", 2)])
+@pytest.mark.parametrize("policy, expected", [("middle", 4), ("spot", 4), ("table", 6)])
 def test_apex_policy_for_unannotated_clips(clips, policy, expected):
-    root, _ = clips  # EP01 drifts steadily, so the largest motion against onset is the last frame
+    root, _ = clips  # EP04: a mouth movement peaking at frame 4 under a head drift that peaks at frame 7
     config = PreprocessConfig(landmark_source="dlib", flow_backend="farneback", apex_policy=policy)
-    sample = prepare_sample(row(root, "EP01", apex=2, apex_source="middle"), config)
-    assert sample.info["apex"] == expected
+    sample = prepare_sample(row(root, "EP04", apex=6, offset=7, apex_source="middle"), config)
+    assert sample.info["apex"] == expected and sample.info["apex_source"] == (
+        "middle" if policy == "table" else policy)
+
+
+def test_spot_ignores_head_drift(clips):
+    root, _ = clips  # EP04 drifts most at frame 7; without drift compensation spotting would pick it
+    from emhnet_lite.preprocess.apex import spot_apex
+    from emhnet_lite.preprocess.frames import frame_path, read_frame
+    from emhnet_lite.preprocess.landmarks import detect_dlib
+
+    clip = row(root, "EP04", offset=7)
+    points, _ = detect_dlib(read_frame(frame_path(clip, 1)))
+    spotted, curve = spot_apex(lambda n: read_frame(frame_path(clip, n)), 1, 7, points)
+    assert spotted == 4 and curve[3] > curve[6]

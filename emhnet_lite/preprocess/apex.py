@@ -1,7 +1,9 @@
 """Apex choice for clips without an annotated apex (SMIC-HS): the middle frame, or motion spotting.
 
 ``spot`` = argmax over the clip of the mean Farnebäck flow magnitude against the onset, computed on small
-aligned face crops (so head drift removed by the alignment does not count) and smoothed over 3 frames.
+aligned face crops after subtracting each flow field's median vector (the head's global drift, which the
+onset-based alignment does not remove and which otherwise peaks at the clip's last frame), smoothed over
+3 frames. On full-scale SynthME this cut the mean apex error from 4.1 to below one frame (see the benchmark).
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ def middle_apex(onset: int, offset: int) -> int:
 
 
 def motion_curve(frames: list[np.ndarray], onset_index: int = 0) -> np.ndarray:
-    """Mean flow magnitude of every frame against ``frames[onset_index]`` (grey, aligned, one size) → [T]."""
+    """Mean magnitude of each frame's flow against ``frames[onset_index]`` minus its median vector → [T]."""
     reference = frames[onset_index]
     curve = np.zeros(len(frames), dtype=np.float64)
     for index, frame in enumerate(frames):
         if index == onset_index:
             continue
         flow = cv2.calcOpticalFlowFarneback(reference, frame, None, 0.5, 2, 9, 3, 5, 1.1, 0)  # [h, w, 2]
-        curve[index] = float(np.sqrt((flow**2).sum(axis=-1)).mean())
+        local = flow - np.median(flow.reshape(-1, 2), axis=0)  # remove global translation (head drift)
+        curve[index] = float(np.sqrt((local**2).sum(axis=-1)).mean())
     return curve
 
 
