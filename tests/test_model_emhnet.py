@@ -57,7 +57,7 @@ def test_gate_weights_sum_to_one_and_respond_to_input():
 
 
 def test_every_parameter_gets_a_gradient():
-    model = _model(balance_weight=0.1)
+    model = _model()
     logits, aux = model(_flow(4), return_aux=True)
     (logits.square().mean() + aux["aux_loss"]).backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
@@ -65,9 +65,9 @@ def test_every_parameter_gets_a_gradient():
 
 
 def test_aux_loss_zero_when_disabled_and_positive_when_enabled():
-    _, aux_off = _model()(_flow(), return_aux=True)
+    _, aux_off = _model(balance_weight=0.0)(_flow(), return_aux=True)
     assert aux_off["aux_loss"].item() == 0.0
-    _, aux_on = _model(balance_weight=1.0)(_flow(), return_aux=True)
+    _, aux_on = _model()(_flow(), return_aux=True)
     assert aux_on["aux_loss"].item() > 0.0
 
 

@@ -28,8 +28,9 @@ class EMHNetConfig:
     # Whole-face tokens for the global branch: blocks of this many pixels (7 = HTNet's patch size).
     global_patch: int = 7
     global_depth: int = 1
-    # Load-balancing auxiliary loss weight for both gate levels (0 disables it; aux_loss is then 0).
-    balance_weight: float = 0.0
+    # Load-balancing loss weight inside aux_loss (0 disables it; aux_loss is then 0). The trainer scales
+    # aux_loss again by TrainConfig.aux_loss_weight (0.01), which is the effective coefficient.
+    balance_weight: float = 1.0
     # Softmax temperature of both gates (lower = sharper routing); 1 = plain softmax.
     gate_temperature: float = 1.0
 
@@ -54,7 +55,7 @@ EMHNET_PRESETS: dict[str, EMHNetConfig] = {
     "tiny": EMHNetConfig(),
     # GPU preset: 69 tokens per region (49 + 16 + 4, the DESIGN's 2/4/7 px), width 128, deeper experts.
     "paper": EMHNetConfig(scales=(2, 4, 7), dim=128, heads=4, expert_depth=2, mlp_ratio=4.0,
-                          router_hidden=32, global_patch=4, global_depth=4, balance_weight=0.01),
+                          router_hidden=32, global_patch=4, global_depth=4),
 }
 
 
