@@ -16,7 +16,7 @@ from emhnet_lite.synth import generate_synthme
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory) -> dict[str, Path]:
-    return generate_synthme(tmp_path_factory.mktemp("synth") / "synthme", scale=0.05, seed=2)
+    return generate_synthme(tmp_path_factory.mktemp("synth") / "synthme", scale=0.03, seed=2)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ SAMPLE_LIST = REFERENCE / "composite_442_samples.csv"
 
 @pytest.fixture(scope="module")
 def roots(tmp_path_factory) -> dict[str, Path]:
-    return generate_synthme(tmp_path_factory.mktemp("synth") / "synthme", scale=0.05, seed=1)
+    return generate_synthme(tmp_path_factory.mktemp("synth") / "synthme", scale=0.03, seed=1)
 
 
 def test_readers_share_one_schema_and_subject_ids(roots):

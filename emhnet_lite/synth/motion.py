@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
+from scipy.ndimage import map_coordinates
 
 #: AU -> list of (landmark indices whose mean is the anchor, (dx, dy) unit vector, radius / interocular,
 #: side) with side "L" = image-left half, "R" = image-right half, "" = midline.
@@ -54,7 +54,10 @@ EMOTION_RECIPES: dict[str, list[tuple[int, ...]]] = {
 }
 #: AUs drawn as one-sided (either side) with this probability.
 UNILATERAL_AUS = {12: 0.3, 14: 0.6, 15: 0.3, 10: 0.3}
-DISTRACTOR_PROBABILITY = 0.35
+DISTRACTOR_PROBABILITY = 0.5
+#: AUs a subject may show out of habit in any clip (a subject-specific nuisance, which makes LOSO harder).
+HABIT_AUS = (1, 4, 7, 12, 14, 15, 17, 24)
+HABIT_PROBABILITY = 0.4
 
 
 @dataclass
@@ -78,8 +81,11 @@ class ClipMotion:
 
 
 def sample_motion(rng: np.random.Generator, emotion: str, amplitude_range: tuple[float, float] = (1.0, 3.0),
-                  clip_frames: int = 20) -> ClipMotion:
-    """Draw the AU recipe of ``emotion`` with random sides, intensities, distractors and nuisances."""
+                  clip_frames: int = 20, habit: int | None = None) -> ClipMotion:
+    """Draw the AU recipe of ``emotion`` with random sides, intensities, distractors and nuisances.
+
+    ``habit`` is the subject's habitual AU, added (weaker) to some clips whatever the class.
+    """
     recipes = EMOTION_RECIPES[emotion.lower()]
     recipe = tuple(dict.fromkeys(recipes[int(rng.integers(0, len(recipes)))]))
     peak = rng.uniform(*amplitude_range)
@@ -92,10 +98,12 @@ def sample_motion(rng: np.random.Generator, emotion: str, amplitude_range: tuple
     distractors = []
     if rng.uniform() < DISTRACTOR_PROBABILITY:
         au = int(rng.choice([a for a in AU_BUMPS if a not in recipe]))
-        distractors.append((au, "", float(rng.uniform(0.3, 0.7))))
+        distractors.append((au, "", float(peak * rng.uniform(0.3, 0.8))))
+    if habit is not None and habit not in recipe and rng.uniform() < HABIT_PROBABILITY:
+        distractors.append((habit, "", float(peak * rng.uniform(0.3, 0.7))))
     blink = int(rng.integers(1, clip_frames - 1)) if rng.uniform() < 0.15 else None
     return ClipMotion(
-        aus=aus, distractors=distractors, drift_px=(float(rng.normal(0, 0.35)), float(rng.normal(0, 0.35))),
+        aus=aus, distractors=distractors, drift_px=(float(rng.normal(0, 0.5)), float(rng.normal(0, 0.5))),
         drift_wobble=float(rng.uniform(0, 0.15)), blink_frame=blink, blink_width=float(rng.uniform(1.5, 3.0)),
         flicker_amplitude=float(rng.uniform(0.0, 0.012)), flicker_phase=float(rng.uniform(0, 2 * np.pi)),
         noise_sigma=float(rng.uniform(0.8, 1.5)),
@@ -145,18 +153,26 @@ def intensity_profile(frame: int, onset: int, apex: int, offset: int) -> float:
 
 
 def sample_field(field_xy: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Bilinear samples of ``field_xy`` ``[H, W, 2]`` at float (x, y) ``points`` ``[..., 2]``."""
-    flat = (points if points.ndim == 3 else points.reshape(-1, 1, 2)).astype(np.float32)  # remap wants 2-D maps
-    sampled = cv2.remap(field_xy, np.ascontiguousarray(flat[..., 0]), np.ascontiguousarray(flat[..., 1]),
-                        cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return sampled.reshape(points.shape)
+    """Exact bilinear samples of ``field_xy`` ``[H, W, 2]`` at float (x, y) ``points`` ``[..., 2]``.
+
+    (scipy, not ``cv2.remap``: remap quantizes coordinates to 1/32 px, too coarse for ground truth.)
+    """
+    coords = [points[..., 1].ravel(), points[..., 0].ravel()]  # (row, col)
+    channels = [map_coordinates(field_xy[..., c], coords, order=1, mode="nearest") for c in range(2)]
+    return np.stack(channels, -1).reshape(points.shape).astype(np.float32)
 
 
-def forward_positions(field_xy: np.ndarray, points: np.ndarray, iterations: int = 6) -> np.ndarray:
-    """Where texture points ``q`` appear after warping by ``field_xy``: solve ``y - d(y) = q`` (fixed point)."""
+def forward_positions(field_xy: np.ndarray, points: np.ndarray, iterations: int = 12,
+                      tolerance: float = 1e-4) -> np.ndarray:
+    """Where texture points ``q`` appear after warping by ``field_xy``: solve ``y - d(y) = q`` (fixed point,
+    converges because micro displacements vary slowly: |grad d| << 1)."""
     positions = points.astype(np.float32).copy()
     for _ in range(iterations):
-        positions = points + sample_field(field_xy, positions)
+        updated = points + sample_field(field_xy, positions)
+        change = float(np.abs(updated - positions).max())
+        positions = updated
+        if change < tolerance:
+            break
     return positions
 
 
