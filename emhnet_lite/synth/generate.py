@@ -6,6 +6,7 @@ the onset->apex flow, onset/apex landmarks, the true apex and the AUs; ``DIR/syn
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -265,7 +266,8 @@ def read_ground_truth(root: str | os.PathLike, dataset: str, subject: str, clip:
     with np.load(path, allow_pickle=False) as archive:
         truth = {name: archive[name] for name in archive.files}
     onset, apex, offset = (int(v) for v in truth.pop("frames"))
-    index = ground_truth_index(synth_root)
+    index = _read_index(str((synth_root / GROUND_TRUTH / "index.csv").resolve()),
+                        (synth_root / GROUND_TRUTH / "index.csv").stat().st_mtime_ns)
     row = index[(index["dataset"] == dataset) & (index["subject"] == subject) & (index["clip"] == clip)]
     truth.update(onset=onset, apex=apex, offset=offset,
                  action_units=str(row["action_units"].iloc[0]) if len(row) else "",
@@ -276,6 +278,12 @@ def read_ground_truth(root: str | os.PathLike, dataset: str, subject: str, clip:
 def ground_truth_index(root: str | os.PathLike) -> pd.DataFrame:
     """The per-clip ground-truth table (true apex, AUs, distractors, nuisances) of a SynthME folder."""
     path = _synth_root(root) / GROUND_TRUTH / "index.csv"
+    return _read_index(str(path.resolve()), path.stat().st_mtime_ns).copy()
+
+
+@functools.lru_cache(maxsize=8)
+def _read_index(path: str, mtime_ns: int) -> pd.DataFrame:
+    """Cached read of ``index.csv`` (keyed by path and modification time): one read per folder."""
     index = pd.read_csv(path, dtype={"subject": str, "clip": str, "action_units": str, "distractors": str,
                                      "annotated_apex": str, "blink_frame": str}, keep_default_na=False)
     index["label"] = pd.to_numeric(index["label"].replace("", None)).astype("Int64")
