@@ -158,8 +158,8 @@ def test_boxes_are_not_transposed_on_a_non_square_picture():
 
 def test_prepare_frames_on_the_astronaut(astronaut_bgr):
     apex = shifted(astronaut_bgr, 1.0, 0.0)
-    sample = prepare_frames(astronaut_bgr, apex, PreprocessConfig(landmark_source="dlib", normalization="none"),
-                            keep_steps=True)
+    config = PreprocessConfig(landmark_source="dlib", normalization="none", global_motion="none")
+    sample = prepare_frames(astronaut_bgr, apex, config, keep_steps=True)
     assert tuple(sample.flow.shape) == (3, 28, 28) and tuple(sample.boxes.shape) == (4, 4)
     assert tuple(sample.landmarks.shape) == (68, 2)
     assert sample.info["landmark_source"] == "dlib" and sample.info["fallbacks"] == []
@@ -168,6 +168,14 @@ def test_prepare_frames_on_the_astronaut(astronaut_bgr):
     left_eye_crop, _ = eye_centres(sample.steps["landmarks_crop"])
     x0, y0, x1, y1 = sample.boxes[0].numpy() * (112 / 28)
     assert x0 <= left_eye_crop[0] < x1 and y0 <= left_eye_crop[1] < y1
+
+
+def test_global_head_motion_is_removed_and_reported(astronaut_bgr):
+    apex = shifted(astronaut_bgr, 1.0, 0.0)  # the whole head moves: no expression at all
+    sample = prepare_frames(astronaut_bgr, apex, PreprocessConfig(landmark_source="dlib", normalization="none"))
+    drift_u, drift_v = sample.info["global_motion_px"]
+    assert abs(drift_u - 1.03) < 0.1 and abs(drift_v) < 0.1  # 1 px × the alignment scale, in crop px
+    assert float(sample.flow[:2].abs().mean()) < 0.02
 
 
 def test_same_input_same_output(astronaut_bgr):

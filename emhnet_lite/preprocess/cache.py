@@ -99,7 +99,8 @@ def prepare_dataset(table: pd.DataFrame, config: PreprocessConfig | None = None,
         else:
             todo.append(index)
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
-    bar = progress(total=len(todo), desc=f"prepare {folder.name}", unit="sample")
+    quiet = {"disable": True} if not todo else {}  # nothing to compute: no bar (a cached run prints nothing)
+    bar = progress(total=len(todo), desc=f"prepare {folder.name}", unit="sample", **quiet)
     if workers == 1 or len(todo) <= 2:
         for index in todo:
             entries[index] = _prepare_and_save(rows[index], config, str(folder / sample_file(rows[index])))

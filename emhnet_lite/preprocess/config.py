@@ -13,6 +13,7 @@ FLOW_BACKENDS = ("tvl1", "farneback")
 NORMALIZATIONS = ("robust_scale", "minmax255", "none")
 APEX_POLICIES = ("table", "middle", "spot")
 ON_FACE_PROBLEM = ("canonical", "error")
+GLOBAL_MOTION = ("median", "none")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class PreprocessConfig:
     tvl1_epsilon: float = 0.02
     tvl1_inner_iterations: int = 20
     tvl1_outer_iterations: int = 5
+    global_motion: str = "median"  # subtract the crop's median flow vector (head drift) before strain/resize
     normalization: str = "robust_scale"
     robust_quantile: float = 0.99  # u, v share one scale: the quantile of |flow|; strain its own
     robust_clip: float = 3.0  # after scaling, values are clipped to [-clip, clip]
@@ -49,7 +51,7 @@ class PreprocessConfig:
     def __post_init__(self) -> None:
         checks = [("landmark_source", LANDMARK_SOURCES), ("flow_backend", FLOW_BACKENDS),
                   ("normalization", NORMALIZATIONS), ("apex_policy", APEX_POLICIES),
-                  ("on_no_face", ON_FACE_PROBLEM)]
+                  ("on_no_face", ON_FACE_PROBLEM), ("global_motion", GLOBAL_MOTION)]
         for name, allowed in checks:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"PreprocessConfig.{name}={getattr(self, name)!r}; expected one of {allowed}")
