@@ -15,11 +15,18 @@ from emhnet_lite.figures.plots import (
     training_curves_figure,
 )
 from emhnet_lite.figures.published import load_published, published_results_path
-from emhnet_lite.figures.render import FigureRecord, render_all, sources_table
+from emhnet_lite.figures.render import (
+    FIGURE_KEYS,
+    FigureRecord,
+    render_all,
+    render_figure,
+    sources_table,
+    write_sources,
+)
 from emhnet_lite.figures.runs import RunFolderError, RunTables, load_run_tables
 
 __all__ = [
-    "FigureRecord", "FigureUnavailable", "RunFolderError", "RunTables", "comparison_figure",
+    "FIGURE_KEYS", "FigureRecord", "render_figure", "write_sources", "FigureUnavailable", "RunFolderError", "RunTables", "comparison_figure",
     "confusion_composite_figure", "confusion_per_dataset_figure", "load_published", "load_run_tables",
     "per_subject_figure", "published_results_path", "region_gate_figure", "render_all", "save_figure",
     "sources_table", "training_curves_figure",

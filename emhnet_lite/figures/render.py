@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from emhnet_lite.figures import plots
 from emhnet_lite.figures.published import load_published, published_results_path
@@ -51,6 +52,29 @@ def _figure_specs(run: RunTables, selection: str) -> list[tuple[str, str, list[s
     ]
 
 
+FIGURE_KEYS: tuple[str, ...] = ("confusion_composite", "confusion_per_dataset", "published_comparison",
+                                 "region_gates", "per_subject_accuracy", "training_curves")
+
+
+def render_figure(run: RunTables, key: str, out_dir: str | os.PathLike, prefix: str = DEFAULT_PREFIX,
+                  selection: str | None = None) -> tuple[FigureRecord, Figure | None]:
+    """Build and save one figure of the set (``key`` in ``FIGURE_KEYS``) → (record, figure or None if skipped)."""
+    selection = selection or run.primary_selection
+    specs = {name: (description, sources, build)
+             for name, description, sources, build in _figure_specs(run, selection)}
+    if key not in specs:
+        raise KeyError(f"unknown figure {key!r}; known: {list(specs)}")
+    description, sources, build = specs[key]
+    record = FigureRecord(prefix + key, description, sources)
+    try:
+        fig = build()
+    except plots.FigureUnavailable as reason:
+        record.skipped = str(reason)
+        return record, None
+    record.files = plots.save_figure(fig, out_dir, record.name)
+    return record, fig
+
+
 def render_all(run_dir: str | os.PathLike, out_dir: str | os.PathLike, prefix: str = DEFAULT_PREFIX,
                selection: str | None = None, extra: list[FigureRecord] | None = None,
                show: Callable | None = None) -> list[FigureRecord]:
@@ -61,18 +85,11 @@ def render_all(run_dir: str | os.PathLike, out_dir: str | os.PathLike, prefix: s
     ``<prefix>figure_sources.csv`` is written beside the figures.
     """
     run = load_run_tables(run_dir)
-    selection = selection or run.primary_selection
     records = []
-    for name, description, sources, build in _figure_specs(run, selection):
-        record = FigureRecord(prefix + name, description, sources)
-        try:
-            fig = build()
-        except plots.FigureUnavailable as reason:
-            record.skipped = str(reason)
-        else:
-            record.files = plots.save_figure(fig, out_dir, record.name)
-            if show is not None:
-                show(fig)
+    for key in FIGURE_KEYS:
+        record, fig = render_figure(run, key, out_dir, prefix, selection)
+        if fig is not None and show is not None:
+            show(fig)
         records.append(record)
     records += extra or []
     write_sources(records, Path(out_dir) / f"{prefix}{SOURCES_NAME}", Path(run_dir))
@@ -100,4 +117,5 @@ def write_sources(records: list[FigureRecord], path: Path, run_dir: Path) -> Pat
     return path
 
 
-__all__ = ["FigureRecord", "render_all", "sources_table", "published_results_path"]
+__all__ = ["FIGURE_KEYS", "FigureRecord", "render_all", "render_figure", "sources_table", "write_sources",
+           "published_results_path"]
