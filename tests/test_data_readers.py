@@ -116,3 +116,16 @@ def test_real_sample_list_against_synth_reports_every_missing_clip(roots):
     assert all(name.count("/") == 2 for name in report.missing_clips)
     # SynthME names SMIC clips like the release (s1_ne_01); the list's s01_ne_01 must match them
     assert (table["dataset"] == "smic").sum() > 0
+
+
+def test_smic_spot_policy_finds_the_true_apex(roots):
+    from emhnet_lite.synth import ground_truth_index
+
+    spotted = read_smic(roots["smic"], apex_policy="spot")
+    assert (spotted["apex_source"] == "spot").all()
+    truth = ground_truth_index(roots["smic"]).set_index(["dataset", "subject", "clip"])
+    true_apex = truth.loc[[("smic", s, c) for s, c in zip(spotted["subject"], spotted["clip"], strict=True)],
+                          "true_apex"].to_numpy()
+    assert abs(spotted["apex"].to_numpy() - true_apex).mean() <= 2.0
+    with pytest.raises(ValueError, match="unknown apex policy"):
+        read_smic(roots["smic"], apex_policy="argmax")

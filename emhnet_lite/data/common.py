@@ -133,12 +133,21 @@ def verify_frames(frame_dir: Path, template: str, frames: Iterable[int]) -> None
 
 
 def spot_apex(frame_dir: Path, template: str, onset: int, offset: int) -> int:
-    """Apex by spotting: the frame with the largest mean absolute difference from onset (``spot`` policy)."""
-    reference = read_gray(frame_dir / template.format(frame=onset)).astype(np.float32)
-    best, best_score = onset, -1.0
-    for frame in range(onset + 1, offset + 1):
+    """Apex by spotting (``spot`` policy): the frame least like both ends of the clip.
+
+    Score = blurred mean absolute difference from the onset frame plus that from the offset frame, each
+    with its median removed (lighting changes); a slow head drift adds about the same amount to every
+    frame's score, so it does not pull the apex to an end.
+    """
+    def load(frame: int) -> np.ndarray:
         image = read_gray(frame_dir / template.format(frame=frame)).astype(np.float32)
-        score = float(np.abs(cv2.GaussianBlur(image - reference, (5, 5), 1.0)).mean())
+        return cv2.GaussianBlur(image, (5, 5), 1.0)
+
+    first, last = load(onset), load(offset)
+    best, best_score = middle_frame(onset, offset), -1.0
+    for frame in range(onset + 1, offset):
+        image = load(frame)
+        score = sum(float(np.abs(d - np.median(d)).mean()) for d in (image - first, image - last))
         if score > best_score:
             best, best_score = frame, score
     return best

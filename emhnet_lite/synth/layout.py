@@ -135,7 +135,7 @@ def plan_dataset(dataset: str, scale: float, rng: np.random.Generator) -> list[C
             onset, offset = first, last
         else:
             onset, offset = first + int(rng.integers(0, 3)), last - int(rng.integers(0, 3))
-        true_apex = onset + int(round(rng.uniform(0.35, 0.65) * (offset - onset)))
+        true_apex = onset + int(round(rng.uniform(0.25, 0.65) * (offset - onset)))
         apex_cell: int | str | None = true_apex
         if dataset == "casme2" and rng.uniform() < 0.06:
             apex_cell = "/"
