@@ -79,6 +79,19 @@ def test_rerun_is_incremental_and_identical(clips, tmp_path):
     assert torch.equal(first.flows, second.flows) and torch.equal(first.boxes, second.boxes)
 
 
+def test_changed_frames_are_recomputed_not_trusted(clips, tmp_path):
+    root, table = clips
+    clip_dir = tmp_path / "frames" / "EP01"
+    write_clip(clip_dir, 0.5)
+    rows = table.iloc[:1].assign(frame_dir=str(clip_dir))
+    before = prepare_dataset(rows, CONFIG, tmp_path / "cache", workers=1)
+    cv2.imwrite(str(clip_dir / "img3.png"), cv2.imread(str(clip_dir / "img5.png")))  # the data changed
+    after = prepare_dataset(rows, CONFIG, tmp_path / "cache", workers=1)
+    assert not torch.equal(before.flows, after.flows)
+    again = prepare_dataset(rows, CONFIG, tmp_path / "cache", workers=1)
+    assert torch.equal(after.flows, again.flows)
+
+
 def test_parallel_processes_equal_sequential(clips, tmp_path):
     _, table = clips
     sequential = prepare_dataset(table.iloc[:2], CONFIG, tmp_path / "one", workers=1)

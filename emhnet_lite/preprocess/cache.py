@@ -35,6 +35,24 @@ def sample_file(row: Any) -> str:
     return "/".join(parts) + ".pt"
 
 
+def row_fingerprint(row: dict[str, Any]) -> str:
+    """Hash of what a sample is made from: its table fields and the size + mtime of its onset, apex and
+    offset frame files. A cached sample whose fingerprint differs (data regenerated or re-annotated) is
+    recomputed instead of trusted."""
+    from emhnet_lite.preprocess.frames import frame_path
+
+    fields = {key: str(row.get(key)) for key in ("dataset", "subject", "clip", "onset", "apex", "offset",
+                                                "apex_source", "frame_dir", "frame_template")}
+    stats = []
+    for key in ("onset", "apex", "offset"):
+        try:
+            stat = frame_path(row, int(row[key])).stat()
+            stats.append([stat.st_size, stat.st_mtime_ns])
+        except (OSError, ValueError, TypeError, KeyError):
+            stats.append(None)
+    return config_hash({"fields": fields, "frames": stats}, length=16)
+
+
 def _init_worker() -> None:
     """Worker processes: one OpenCV / torch thread each (the pool provides the parallelism)."""
     import cv2
@@ -52,6 +70,7 @@ def _prepare_and_save(row: dict[str, Any], config: PreprocessConfig, target: str
         sample = prepare_sample(row, config)
     except (ValueError, OSError) as error:  # FrameError / FlowError / LandmarkError are ValueErrors
         return {**entry, "status": "error", "error": str(error), "flow_backend": config.flow_backend}
+    sample.info["fingerprint"] = row_fingerprint(row)
     payload = {"flow": sample.flow, "boxes": sample.boxes, "landmarks": sample.landmarks,
                "info": json.dumps(sample.info, sort_keys=True)}
     with atomic_path(target) as tmp:
@@ -76,7 +95,8 @@ def prepare_dataset(table: pd.DataFrame, config: PreprocessConfig | None = None,
                     strict: bool = False) -> PreparedSet:
     """Prepare (or load from cache) every labelled row of a composite table → ``PreparedSet``.
 
-    Samples already in ``cache_dir/<config-key>/`` are loaded, the rest computed in ``workers`` processes
+    Samples already in ``cache_dir/<config-key>/`` and made from the same frames (``row_fingerprint``) are
+    loaded, the rest computed in ``workers`` processes
     (default: all cores). The result is always read back from the ``.pt`` files, so a fresh run and a
     cached run give identical tensors. Failed rows are listed in ``manifest.csv`` with their error and
     left out (``strict=True`` raises instead).
@@ -93,10 +113,12 @@ def prepare_dataset(table: pd.DataFrame, config: PreprocessConfig | None = None,
         if pd.isna(row.get("label")):
             entries[index] = {**{k: row.get(k) for k in ("dataset", "subject", "clip")}, "label": None,
                               "status": "skipped_no_label", "error": "label is missing (dropped emotion)"}
-        elif target.is_file():
+            continue
+        cached = load_sample_file(target)["info"] if target.is_file() else None
+        if cached is not None and cached.get("fingerprint") == row_fingerprint(row):
             entries[index] = {**{k: row.get(k) for k in ("dataset", "subject", "clip", "label")},
-                              **_manifest_fields(load_sample_file(target)["info"]), "status": "ok", "error": ""}
-        else:
+                              **_manifest_fields(cached), "status": "ok", "error": ""}
+        else:  # not done yet, or made from other frames / annotations than the current ones
             todo.append(index)
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
     quiet = {"disable": True} if not todo else {}  # nothing to compute: no bar (a cached run prints nothing)
@@ -121,14 +143,19 @@ def prepare_dataset(table: pd.DataFrame, config: PreprocessConfig | None = None,
     failed = manifest[manifest["status"] == "error"]
     if strict and len(failed):
         raise ValueError(f"{len(failed)} samples failed to prepare; first: {failed.iloc[0]['error']}")
-    return load_prepared(folder, table)
+    return _assemble(folder, manifest, table)
 
 
 def load_prepared(folder: str | os.PathLike, table: pd.DataFrame | None = None) -> PreparedSet:
     """Read a cache folder's ``ok`` samples into a ``PreparedSet`` (rows in ``table`` order when given)."""
     folder = Path(folder)
     manifest = pd.read_csv(folder / "manifest.csv", dtype={"subject": str, "clip": str})
-    ok = manifest[manifest["status"] == "ok"].reset_index(drop=True)
+    return _assemble(folder, manifest, table)
+
+
+def _assemble(folder: Path, manifest: pd.DataFrame, table: pd.DataFrame | None) -> PreparedSet:
+    """Stack the ``.pt`` files of the manifest's ``ok`` rows (joined to ``table``'s columns when given)."""
+    ok = manifest[manifest["status"] == "ok"].reset_index(drop=True).astype({"subject": str, "clip": str})
     if table is not None:  # keep the composite's columns and order
         keyed = table.reset_index(drop=True).astype({"subject": str, "clip": str})
         ok = keyed.merge(ok[["dataset", "subject", "clip", "path", "landmark_source", "fallbacks",
