@@ -10,6 +10,7 @@ HELP = "generate SynthME (synthetic CASME II / SAMM / SMIC-HS trees with ground 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--out``, ``--scale``, ``--seed``."""
     parser.add_argument("--out", type=Path, required=True, help="output folder (must not exist yet)")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="1.0 = the composite's 68 subjects / 442 clips; smaller keeps every class")
@@ -17,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Generate (or find the identical copy), read it back with the real readers, print the counts."""
     from emhnet_lite.data import load_composite
     from emhnet_lite.synth import generate_synthme
 

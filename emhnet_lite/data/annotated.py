@@ -49,6 +49,7 @@ class WorkbookLayout:
 
     @property
     def required(self) -> tuple[str, ...]:
+        """Header names that must be present (the error names any that are missing)."""
         return (self.subject, self.filename, self.onset, self.apex, self.offset, self.action_units,
                 self.emotion)
 

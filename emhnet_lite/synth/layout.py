@@ -74,10 +74,12 @@ class ClipPlan:
 
     @property
     def label(self) -> int | None:
+        """3-class label of the clip's emotion, ``None`` when the composite drops it."""
         return EMOTION_TO_LABEL[self.dataset][self.emotion.lower()]
 
     @property
     def frame_template(self) -> str:
+        """Frame file name pattern of the release (``str.format`` field ``frame``)."""
         return {"casme2": "img{frame}.jpg", "samm": f"{self.subject}_{{frame:05d}}.jpg",
                 "smic": "image{frame:06d}.bmp"}[self.dataset]
 
