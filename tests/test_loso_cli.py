@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from emhnet_lite import cli
 from emhnet_lite.preprocess import load_prepared
 from emhnet_lite.train import LosoConfig, get_preset, run_loso
 
@@ -60,9 +61,5 @@ def test_cli_jobs_equal_in_process_run(tmp_path: Path) -> None:
         assert pd.read_csv(out / name).equals(pd.read_csv(tmp_path / "in_process" / name)), name
 
     (out / "metrics.csv").unlink()
-    merged = subprocess.run([sys.executable, "-m", "emhnet_lite", "merge", str(out)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
-    assert merged.returncode == 0 and (out / "metrics.csv").exists(), merged.stdout + merged.stderr
-    missing = subprocess.run([sys.executable, "-m", "emhnet_lite", "merge", str(tmp_path / "nothing")], cwd=ROOT,
-                             capture_output=True, text=True, timeout=120)
-    assert missing.returncode == 2 and "not a LOSO run folder" in missing.stdout
+    assert cli.main(["merge", str(out)]) == 0 and (out / "metrics.csv").exists()
+    assert cli.main(["merge", str(tmp_path / "nothing")]) == 2

@@ -17,6 +17,15 @@ from emhnet_lite.train.trainer import evaluate
 CONFIG = LosoConfig(model="ststnet", train=TrainConfig(epochs=3, batch_size=8, lr=5e-3, warmup_epochs=0), seed=5)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: faster on a loaded machine and independent of the core count (restored after)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def composite_like(size: int = 28) -> PreparedSet:
     """5 random subjects over two datasets, 4 samples each, class signal in the mean of u."""
     generator = torch.Generator().manual_seed(11)
@@ -119,6 +128,12 @@ def test_resume_with_other_settings_is_refused(tmp_path: Path, single_run: Path,
     other = LosoConfig(model="ststnet", train=TrainConfig(epochs=4), seed=5)
     with pytest.raises(ValueError, match="differs in \\['train'\\]"):
         run_loso(data, other, single_run, device="cpu", resume=True, data_source="random")
+    out = tmp_path / "stale"
+    run_loso(data, LosoConfig(model="ststnet", train=TrainConfig(epochs=1), seed=5), out, device="cpu")
+    with pytest.warns(UserWarning, match="moved it to"):
+        run_loso(data, other, out, device="cpu", resume=True, on_config_mismatch="archive")
+    assert len(list(tmp_path.glob("stale.stale-*"))) == 1
+    assert load_run(out).config["train"]["epochs"] == 4
 
 
 def test_val_selection_uses_training_subjects_only(tmp_path: Path, data: PreparedSet) -> None:

@@ -81,9 +81,27 @@ def default_model_factory(name: str, **overrides: Any) -> nn.Module:
     return build_model(name, num_classes=3, **overrides)
 
 
-def resolved_config(config: LosoConfig, data: PreparedSet, data_source: str) -> dict[str, Any]:
-    """The JSON written to ``config.json`` (settings + data identity, no machine details)."""
-    return {"model": config.model, "model_overrides": config.model_overrides, "train": config.train.as_dict(),
+def model_fingerprint(factory: ModelFactory, config: LosoConfig) -> dict[str, Any]:
+    """Parameter count and a hash of the seeded initial weights: a changed architecture changes it."""
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(config.seed)
+        model = factory(config.model, **config.model_overrides)
+    finally:
+        torch.random.set_rng_state(state)
+    digest = hashlib.sha256()
+    for key, value in model.state_dict().items():
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return {"parameters": sum(p.numel() for p in model.parameters()), "init_sha256": digest.hexdigest()[:16]}
+
+
+def resolved_config(config: LosoConfig, data: PreparedSet, data_source: str,
+                    model_factory: ModelFactory | None = None) -> dict[str, Any]:
+    """The JSON written to ``config.json`` (settings + data and model identity, no machine details)."""
+    return {"model": config.model, "model_overrides": config.model_overrides,
+            "model_fingerprint": model_fingerprint(model_factory or default_model_factory, config),
+            "train": config.train.as_dict(),
             "selection": config.selection, "seed": config.seed, "val_subjects": config.val_subjects,
             "data": {"source": data_source, "n_samples": len(data), "n_subjects": len(data.subjects),
                      "subjects": data.subjects, "input_size": list(data.flows.shape[-2:]),
@@ -207,26 +225,31 @@ def run_fold(data: PreparedSet, fold: int, config: LosoConfig, fold_dir: Path, *
 def run_loso(data: PreparedSet, config: LosoConfig, out: str | Path, *, shard: tuple[int, int] = (1, 1),
              resume: bool = False, device: str = "auto", data_source: str = "",
              model_factory: ModelFactory | None = None, merge: bool = True, threads: int | None = None,
+             on_config_mismatch: str = "error",
              on_epoch: Callable[[int, EpochRecord], None] | None = None) -> dict[str, Any] | None:
     """Run (this shard's share of) the LOSO folds into ``out`` and merge when the run is complete.
 
     Folds already finished in ``out`` are skipped when ``resume``; otherwise finding any is an error.
-    ``threads`` sets torch's CPU threads for the run (restored after); 1 makes CPU results independent of
-    the machine's core count. Returns the merged ``metrics.json``, or None while other shards' folds are missing.
+    A folder holding a run with other settings, data or model is an error, or with
+    ``on_config_mismatch="archive"`` is moved aside (kept) and replaced. ``threads`` sets torch's CPU
+    threads for the run (restored after); 1 makes CPU results independent of the machine's core count.
+    Returns the merged ``metrics.json``, or None while other shards' folds are missing.
     """
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
         return _run_loso(data, config, out, shard=shard, resume=resume, device=device, data_source=data_source,
-                         model_factory=model_factory, merge=merge, on_epoch=on_epoch)
+                         model_factory=model_factory, merge=merge, on_epoch=on_epoch,
+                         on_config_mismatch=on_config_mismatch)
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _run_loso(data: PreparedSet, config: LosoConfig, out: str | Path, *, shard: tuple[int, int], resume: bool,
               device: str, data_source: str, model_factory: ModelFactory | None, merge: bool,
-              on_epoch: Callable[[int, EpochRecord], None] | None) -> dict[str, Any] | None:
+              on_epoch: Callable[[int, EpochRecord], None] | None,
+              on_config_mismatch: str) -> dict[str, Any] | None:
     """``run_loso`` without the thread handling."""
     started = time.perf_counter()
     out = Path(out)
@@ -235,7 +258,7 @@ def _run_loso(data: PreparedSet, config: LosoConfig, out: str | Path, *, shard: 
     subjects = data.subjects
     if len(subjects) < 2:
         raise ValueError(f"LOSO needs at least 2 subjects, got {len(subjects)}")
-    runfolder.write_or_check_config(out, resolved_config(config, data, data_source))
+    runfolder.write_or_check_config(out, resolved_config(config, data, data_source, factory), on_config_mismatch)
     k, n = shard
     mine = [fold for fold in range(len(subjects)) if fold % n == k - 1]
     done = [fold for fold in mine if runfolder.fold_is_done(out / "folds" / runfolder.fold_dir_name(fold, subjects[fold]))]
@@ -252,7 +275,8 @@ def _run_loso(data: PreparedSet, config: LosoConfig, out: str | Path, *, shard: 
     all_done = all(runfolder.fold_is_done(out / "folds" / runfolder.fold_dir_name(i, s)) for i, s in enumerate(subjects))
     if not all_done:
         return None
-    return runfolder.merge_run(out, process_wall_time_s=time.perf_counter() - started if n == 1 else None)
+    elapsed = time.perf_counter() - started if n == 1 and todo else None  # only a process that trained
+    return runfolder.merge_run(out, process_wall_time_s=elapsed)
 
 
 def config_from_json(path: str | Path) -> LosoConfig:

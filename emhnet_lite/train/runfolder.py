@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,17 +66,26 @@ def fold_is_done(fold_dir: str | os.PathLike) -> bool:
     return (Path(fold_dir) / FOLD_DONE).exists()
 
 
-def write_or_check_config(run_dir: str | os.PathLike, config: dict[str, Any]) -> None:
-    """Write ``config.json``, or verify that an existing one (resume, other shards) is identical."""
+def write_or_check_config(run_dir: str | os.PathLike, config: dict[str, Any], on_mismatch: str = "error") -> None:
+    """Write ``config.json``, or verify that an existing one (resume, other shards) is identical.
+
+    On a mismatch, ``on_mismatch="error"`` raises naming the differing keys; ``"archive"`` renames the stale
+    folder to ``<name>.stale-<UTC time>`` (kept, never deleted), warns, and starts a fresh folder.
+    """
     path = Path(run_dir) / "config.json"
     normalised = json.loads(json.dumps(config, sort_keys=True, default=str))
     if path.exists():
         existing = json.loads(path.read_text())
-        if existing != normalised:
-            diff = sorted(k for k in set(existing) | set(normalised) if existing.get(k) != normalised.get(k))
+        if existing == normalised:
+            return
+        diff = sorted(k for k in set(existing) | set(normalised) if existing.get(k) != normalised.get(k))
+        if on_mismatch != "archive":
             raise ValueError(f"{path}: run folder holds a different config (differs in {diff}); "
                              "use a new --out folder or the same settings and data")
-        return
+        stale = Path(run_dir).with_name(f"{Path(run_dir).name}.stale-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}")
+        os.replace(run_dir, stale)
+        warnings.warn(f"{run_dir} held a run with other settings or data (differs in {diff}); "
+                      f"moved it to {stale} and starting a fresh run", stacklevel=2)
     write_json_atomic(path, normalised)
 
 
@@ -205,6 +215,8 @@ def _write_manifest(run_dir: Path, config: dict[str, Any], fold_dirs: list[Path]
     manifest["device"] = infos[0]["device"]
     if process_wall_time_s is not None:
         manifest["run_wall_time_s"] = round(process_wall_time_s, 3)
+    elif "run_wall_time_s" in previous:  # a re-merge without training keeps the original run's time
+        manifest["run_wall_time_s"] = previous["run_wall_time_s"]
     write_json_atomic(run_dir / "manifest.json", manifest)
 
 
