@@ -28,6 +28,7 @@ CHECK_TAG = "check"
 CHECK_PREFIX = "# CHECK:"
 STUDENT_DIRNAME = "student"
 SETUP_TAG = "student-setup"
+EXERCISE_TAG = "exercise"  # student copies: cells whose solution was replaced by the stub
 
 #: First cell of every student copy: the copies live in ``notebooks/student/`` but their relative
 #: defaults (``../data``, ``../figures``, ``../runs``) are written for ``notebooks/``; this moves the
@@ -184,7 +185,9 @@ def make_student_notebook(nb: nbformat.NotebookNode, name: str = "notebook") -> 
             cell["id"] = f"cell-{index}"
         if cell.cell_type != "code":
             continue
-        cell.source, _ = strip_solutions(_source(cell), f"{name} cell {index}")
+        cell.source, regions = strip_solutions(_source(cell), f"{name} cell {index}")
+        if regions and EXERCISE_TAG not in _tags(cell):
+            cell.metadata["tags"] = _tags(cell) + [EXERCISE_TAG]
         cell.outputs = []
         cell.execution_count = None
     setup = nbformat.v4.new_code_cell(STUDENT_SETUP_SOURCE, metadata={"tags": [SETUP_TAG]})
@@ -285,9 +288,19 @@ def _truncate_after_last_check(nb: nbformat.NotebookNode) -> nbformat.NotebookNo
     return short
 
 
-def execute_checks(nb: nbformat.NotebookNode, cwd: str | os.PathLike, name: str = "notebook",
-                   timeout: int = 600, truncate: bool = True) -> list[CheckResult]:
-    """Execute a notebook (errors allowed, so every check cell runs) and return per-check outcomes.
+@dataclass
+class ExecutionReport:
+    """Per-check outcomes of one execution, plus the first cell that raised (index, error name)."""
+
+    checks: list[CheckResult]
+    first_error_cell: int | None = None
+    first_error: str = ""
+    first_error_is_exercise: bool = True
+
+
+def execute_notebook_checks(nb: nbformat.NotebookNode, cwd: str | os.PathLike, name: str = "notebook",
+                            timeout: int = 600, truncate: bool = True) -> ExecutionReport:
+    """Execute a notebook (errors allowed, so every check cell runs); report checks and the first error.
 
     With ``truncate`` the cells after the last check are skipped (they cannot affect a check), which is
     what keeps verifying the student copies cheap enough for CI.
@@ -306,7 +319,21 @@ def execute_checks(nb: nbformat.NotebookNode, cwd: str | os.PathLike, name: str 
             os.environ.pop("EMHNET_PROGRESS", None)
         else:
             os.environ["EMHNET_PROGRESS"] = env_before
-    return check_results(work, name)
+    report = ExecutionReport(check_results(work, name))
+    for index, cell in enumerate(work.cells):
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if errors:
+            report.first_error_cell, report.first_error = index, errors[0].get("ename", "error")
+            report.first_error_is_exercise = is_check_cell(cell) or EXERCISE_TAG in _tags(cell) \
+                or STUB_LINE in _source(cell)
+            break
+    return report
+
+
+def execute_checks(nb: nbformat.NotebookNode, cwd: str | os.PathLike, name: str = "notebook",
+                   timeout: int = 600, truncate: bool = True) -> list[CheckResult]:
+    """Execute a notebook with errors allowed and return the per-check outcomes only."""
+    return execute_notebook_checks(nb, cwd, name, timeout, truncate).checks
 
 
 def grade(submission: str | os.PathLike, solution: str | os.PathLike | None = None,
@@ -372,7 +399,11 @@ def verify_classroom(source_dir: str | os.PathLike = NOTEBOOK_DIR, execute_stude
         student_path = source_dir / STUDENT_DIRNAME / path.name
         if execute_students and student_path.exists():
             student = nbformat.read(student_path, as_version=4)
-            for result in execute_checks(student, source_dir, student_path.name, timeout=timeout):
+            executed = execute_notebook_checks(student, source_dir, student_path.name, timeout=timeout)
+            if not executed.first_error_is_exercise:  # a check failing for an unrelated reason proves nothing
+                report.problems.append(f"{student_path}: cell {executed.first_error_cell} raised "
+                                       f"{executed.first_error} before any exercise stub was reached")
+            for result in executed.checks:
                 if result.status != "failed":
                     report.problems.append(f"{student_path}: check {result.title!r} {result.status} on the "
                                            "blank student copy (it must fail)")

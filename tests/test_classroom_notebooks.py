@@ -52,6 +52,8 @@ def test_every_check_fails_on_blank_student_copy(name):
     if not student_path.exists():
         pytest.fail(f"{student_path} missing: run `emhnet student`")
     student = nbformat.read(student_path, as_version=4)
-    results = classroom.execute_checks(student, NOTEBOOK_DIR, name, timeout=600)
-    assert results, f"{name}: student copy has no check cells"
-    assert [r.title for r in results if r.status != "failed"] == []
+    executed = classroom.execute_notebook_checks(student, NOTEBOOK_DIR, name, timeout=600)
+    assert executed.checks, f"{name}: student copy has no check cells"
+    assert executed.first_error_is_exercise, (
+        f"{name}: cell {executed.first_error_cell} raised {executed.first_error} before any exercise stub")
+    assert [r.title for r in executed.checks if r.status != "failed"] == []

@@ -95,6 +95,7 @@ def test_student_copy_is_stubbed_cleared_and_deterministic():
     code = [c for c in student.cells if c.cell_type == "code"]
     assert all(c.outputs == [] and c.execution_count is None for c in code)
     assert "raise NotImplementedError()" in student.cells[3].source
+    assert [i for i, c in enumerate(student.cells) if "exercise" in c.metadata.get("tags", [])] == [3, 5]
     assert "doubled" not in classroom.notebook_text(student)
     assert classroom.notebook_text(student) == classroom.notebook_text(
         classroom.make_student_notebook(fake_solution_notebook(), "fake.ipynb"))
@@ -150,10 +151,13 @@ def test_verify_classroom_executes_student_copies(tmp_path: Path):
     student = nbformat.read(student_path, as_version=4)
     student.cells[5].source = "answer = 42"  # the student copy no longer blanks exercise 2
     nbformat.write(student, student_path)
+    student.cells[2].source = "scale = undefined_name"  # breaks the copy before any exercise
+    nbformat.write(student, student_path)
     problems = classroom.verify_classroom(tmp_path, timeout=120).problems
     assert any("'the answer' failed in the committed solution outputs" in p for p in problems)
     assert any("'the answer' passed on the blank student copy" in p for p in problems)
     assert any("out of date" in p for p in problems)
+    assert any("cell 2 raised NameError before any exercise stub" in p for p in problems)
 
 
 def test_grade_uses_official_checks(tmp_path: Path):

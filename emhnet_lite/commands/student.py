@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from emhnet_lite import classroom
 
+    if not args.source.is_dir():
+        print(f"error: --source {args.source} is not a folder of solution notebooks")
+        return 2
     if args.grade is not None:
         solution = args.solution
         if solution is None and (args.source / args.grade.name).exists():
