@@ -38,5 +38,9 @@ lint: setup
 refresh: setup
 	EMHNET_BATCH=1 $(BIN)/emhnet notebooks refresh $(NB)
 
+# Regenerate the student copies in notebooks/student/ from the solution chapters (see docs/teachers.md)
+student: setup
+	$(BIN)/emhnet student
+
 clean-runs:
 	rm -rf runs
