@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.emhnet-installed
 
-.PHONY: setup reproduce test unit nbval lint refresh student figures clean-runs
+.PHONY: setup reproduce test unit nbval lint refresh student clean-runs
 
 setup: $(STAMP)
 
