@@ -17,6 +17,8 @@ from emhnet_lite.figures import (
     load_published,
     load_run_tables,
     render_all,
+    render_figure,
+    sources_table,
 )
 from emhnet_lite.metrics import scores
 
@@ -51,10 +53,12 @@ def test_render_all_writes_every_figure_with_sources(synthetic_run: Path, tmp_pa
 
 
 def test_rendering_is_byte_stable(synthetic_run: Path, tmp_path: Path):
-    render_all(synthetic_run, tmp_path / "a")
-    render_all(synthetic_run, tmp_path / "b")
-    for path in sorted((tmp_path / "a").iterdir()):
-        assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes(), path.name
+    run = load_run_tables(synthetic_run)
+    for key in ("confusion_composite", "published_comparison"):
+        first, _ = render_figure(run, key, tmp_path / "a")
+        second, _ = render_figure(load_run_tables(synthetic_run), key, tmp_path / "b")
+        for path_a, path_b in zip(first.files, second.files, strict=True):
+            assert path_a.read_bytes() == path_b.read_bytes(), path_a.name
 
 
 def test_numbers_in_figures_come_from_the_saved_files(synthetic_run: Path):
@@ -86,12 +90,12 @@ def test_synthetic_and_oracle_results_are_labelled(synthetic_run: Path, tmp_path
 
 
 def test_missing_gates_are_skipped_with_a_reason(tmp_path: Path):
-    run_dir = make_fake_run(tmp_path / "baseline", gates=False)
-    records = render_all(run_dir, tmp_path / "out")
-    gates = next(r for r in records if r.name == "07_region_gates")
-    assert gates.files == [] and "gates_last.csv" in gates.skipped
+    run = load_run_tables(make_fake_run(tmp_path / "baseline", gates=False))
+    record, fig = render_figure(run, "region_gates", tmp_path / "out")
+    assert fig is None and record.files == [] and "gates_last.csv" in record.skipped
     assert not (tmp_path / "out" / "07_region_gates.png").exists()
-    assert sum(bool(r.files) for r in records) == len(EXPECTED_NAMES) - 1
+    table = sources_table([record])
+    assert table["written"].item() == "skipped" and table["description"].item().startswith("SKIPPED:")
 
 
 def test_inconsistent_or_malformed_run_folders_are_rejected(synthetic_run: Path):
