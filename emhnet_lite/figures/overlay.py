@@ -25,6 +25,7 @@ from emhnet_lite.figures.runs import RunFolderError, RunTables, load_run_tables
 REGION_COLOURS = ("#e41a1c", "#377eb8", "#4daf4a", "#ff7f00")
 QUIVER_STEP = 8  # crop pixels between flow arrows
 FLOW_TOLERANCE = 1e-4  # re-prepared flow vs cached flow (max abs difference)
+OVERLAY_DPI = 100  # photo-like panels: a lower PNG resolution keeps the file small
 
 
 @dataclass
@@ -132,7 +133,7 @@ def collect_overlay_samples(run: RunTables, data: PreparedSet, n_samples: int = 
 
 def overlay_figure(samples: list[OverlaySample], run: RunTables) -> Figure:
     """Rows = samples; columns = face + region boxes with gate weights, flow arrows, global attention."""
-    fig = Figure(figsize=(10, 3.5 * len(samples)), layout="constrained")
+    fig = Figure(figsize=(9, 3.2 * len(samples)), layout="constrained")
     axes = fig.subplots(len(samples), 3, squeeze=False)
     for row_axes, sample in zip(axes, samples, strict=True):
         crop = sample.face.shape[0]
@@ -184,7 +185,7 @@ def render_overlays(run_dir: str | os.PathLike, out_dir: str | os.PathLike, data
     except FigureUnavailable as reason:
         record.skipped = str(reason)
         return record
-    record.files = save_figure(fig, out_dir, record.name)
+    record.files = save_figure(fig, out_dir, record.name, dpi=OVERLAY_DPI)
     if show is not None:
         show(fig)
     return record

@@ -30,14 +30,14 @@ class FigureUnavailable(RuntimeError):
     """The run folder lacks what a figure needs (e.g. no gate weights for a baseline model)."""
 
 
-def save_figure(fig: Figure, out_dir: str | os.PathLike, name: str) -> list[Path]:
+def save_figure(fig: Figure, out_dir: str | os.PathLike, name: str, dpi: int = PNG_DPI) -> list[Path]:
     """Write ``name.png`` and ``name.pdf`` atomically, without timestamps in the files (stable bytes)."""
     out_dir = Path(out_dir)
     written = []
     for ext, metadata in (("png", {"Software": None}), ("pdf", {"CreationDate": None, "Producer": None})):
         target = out_dir / f"{name}.{ext}"
         with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=ext, dpi=PNG_DPI, bbox_inches="tight", metadata=metadata)
+            fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight", metadata=metadata)
         written.append(target)
     return written
 
@@ -228,7 +228,8 @@ def per_subject_figure(run: RunTables, selection: str | None = None) -> Figure:
     overall = float(table["correct"].mean())
     ax.axhline(overall, color="black", linestyle="--", linewidth=0.8,
                label=f"pooled accuracy {overall:.3f}")
-    ax.set_xticks(x, per_subject["subject"], rotation=90, fontsize=6 if len(x) > 30 else 8)
+    tick_labels = [f"{subject} (n={n})" for subject, n in zip(per_subject["subject"], per_subject["n"], strict=True)]
+    ax.set_xticks(x, tick_labels, rotation=90, fontsize=6 if len(x) > 30 else 8)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel(f"accuracy ({run.selection_label(selection)})")
     handles, _ = ax.get_legend_handles_labels()
