@@ -49,3 +49,17 @@ def test_overlay_figure_draws_every_panel(tmp_path: Path):
     assert len(fig.axes) == 6
     texts = "\n".join(t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")))
     assert "right_lip 0.40" in texts and "SynthME (synthetic)" in texts
+
+
+def test_ensure_teaching_run_leaves_other_runs_untouched(tmp_path: Path, monkeypatch):
+    from emhnet_lite.figures import teaching
+
+    run_dir = make_fake_run(tmp_path / "real", source="cache:tvl1-28-abc")
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("a finished non-teaching run must not load or retrain anything")
+
+    monkeypatch.setattr("emhnet_lite.preprocess.load_teaching_set", no_data)
+    assert teaching.ensure_teaching_run(run_dir, tmp_path / "data") == run_dir
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
