@@ -130,3 +130,11 @@ def test_unlabelled_data_is_not_comparable(tmp_path: Path):
     run = load_run_tables(make_fake_run(tmp_path / "anon", source=""))
     text = _texts(comparison_figure(run, load_published()))
     assert "emhnet_tiny on unlabelled data — last — not comparable" in text
+
+
+def test_cli_reports_bad_run_folder(tmp_path: Path, capsys):
+    assert cli.main(["figures", str(tmp_path / "missing"), "--out", str(tmp_path / "out")]) == 1
+    assert "run folder not found" in capsys.readouterr().out
+    run_dir = make_fake_run(tmp_path / "run")
+    assert cli.main(["figures", str(run_dir), "--out", str(tmp_path / "out"), "--overlays", "2"]) == 2
+    assert "--overlays needs --overlay-data" in capsys.readouterr().out

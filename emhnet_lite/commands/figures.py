@@ -16,11 +16,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--selection", choices=("last", "val", "oracle"), default=None,
                         help="prediction set to draw (default: the run's primary selection)")
     parser.add_argument("--overlays", type=int, default=0, metavar="N",
-                        help="also draw attention/flow overlays for N samples (needs the run's checkpoints and "
-                             "the prepared cache named in its config); 0 = skip")
+                        help="also draw attention/flow overlays for N held-out samples (needs --overlay-data)")
+    parser.add_argument("--overlay-data", type=Path, default=None, metavar="PATH",
+                        help="the data the run was trained on: a prepared cache folder (with manifest.csv and "
+                             "config.json) or, for the SynthME teaching run, the data root (e.g. data/)")
+
+
+def load_overlay_data(path: Path):
+    """(PreparedSet, PreprocessConfig or None) from a cache folder or a SynthME teaching data root."""
+    import json
+
+    from emhnet_lite.preprocess import PreprocessConfig, load_prepared, load_teaching_set
+
+    if (path / "manifest.csv").exists():
+        config = PreprocessConfig(**json.loads((path / "config.json").read_text()))
+        return load_prepared(path), config
+    if path.is_dir():
+        return load_teaching_set(path), None
+    raise FileNotFoundError(f"--overlay-data {path}: neither a prepared cache folder nor a data root")
 
 
 def run(args: argparse.Namespace) -> int:
+    from emhnet_lite.figures import RunFolderError
+
+    try:
+        return _run(args)
+    except (RunFolderError, FileNotFoundError) as error:  # a bad run folder is a user error, not a crash
+        print(f"error: {error}")
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,7 +56,12 @@ def run(args: argparse.Namespace) -> int:
     if args.overlays:
         from emhnet_lite.figures.overlay import render_overlays
 
-        extra.append(render_overlays(args.run, args.out, prefix=args.prefix, n_samples=args.overlays))
+        if args.overlay_data is None:
+            print("error: --overlays needs --overlay-data (the prepared data the run was trained on)")
+            return 2
+        data, preprocess_config = load_overlay_data(args.overlay_data)
+        extra.append(render_overlays(args.run, args.out, data, prefix=args.prefix, n_samples=args.overlays,
+                                     preprocess_config=preprocess_config))
     records = render_all(args.run, args.out, prefix=args.prefix, selection=args.selection, extra=extra)
     table = sources_table(records)
     print(table.to_string(index=False))
