@@ -44,7 +44,7 @@ class PreprocessConfig:
     robust_quantile: float = 0.99  # u, v share one scale: the quantile of |flow|; strain its own
     robust_clip: float = 3.0  # after scaling, values are clipped to [-clip, clip]
     apex_policy: str = "table"  # for clips without an annotated apex (SMIC): table / middle / spot
-    spot_size: int = 48  # side of the small aligned crops used by apex spotting
+    spot_size: int = 96  # side of the aligned crops used by apex spotting (Farneback, drift-compensated)
     region_fraction: float = 0.5  # region box side as a fraction of size (14 px at 28, like HTNet)
     max_nonfinite_fraction: float = 0.01  # NaN/inf flow pixels zeroed (counted) up to this fraction
 
