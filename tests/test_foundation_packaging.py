@@ -71,7 +71,7 @@ def test_console_script_runs_in_a_subprocess():
 
 def test_gitignore_keeps_data_runs_and_venv_out():
     ignored = (REPO / ".gitignore").read_text().split()
-    for entry in (".venv/", "runs/", "data/", "*.pt"):
+    for entry in (".venv/", "/runs/", "/data/", "*.pt"):
         assert entry in ignored
 
 
