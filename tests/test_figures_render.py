@@ -12,6 +12,7 @@ from emhnet_lite import cli
 from emhnet_lite.figures import (
     RunFolderError,
     comparison_figure,
+    comparison_per_dataset_figure,
     confusion_composite_figure,
     confusion_per_dataset_figure,
     load_published,
@@ -23,7 +24,8 @@ from emhnet_lite.figures import (
 from emhnet_lite.metrics import scores
 
 EXPECTED_NAMES = ["07_confusion_composite", "07_confusion_per_dataset", "07_published_comparison",
-                  "07_region_gates", "07_per_subject_accuracy", "07_training_curves"]
+                  "07_published_comparison_per_dataset", "07_region_gates", "07_per_subject_accuracy",
+                  "07_training_curves"]
 
 
 def _texts(fig) -> str:
@@ -79,6 +81,9 @@ def test_synthetic_and_oracle_results_are_labelled(synthetic_run: Path, tmp_path
     comparison = _texts(comparison_figure(run, load_published()))
     assert "emhnet_tiny on SynthME (synthetic) — last — not comparable" in comparison
     assert "emhnet_tiny on SynthME (synthetic) — oracle (test-set-selected) — not comparable" in comparison
+    per_dataset_comparison = _texts(comparison_per_dataset_figure(run, load_published()))
+    assert "emhnet_tiny on SynthME · CASME II layout — last — not comparable" in per_dataset_comparison
+    assert "0.953" in per_dataset_comparison  # HTNet's published CASME II UF1, from the shipped table
     per_dataset = _texts(confusion_per_dataset_figure(run))
     assert "SynthME · SMIC-HS layout" in per_dataset and "\nSMIC-HS\n" not in f"\n{per_dataset}\n"
     assert "oracle (test-set-selected)" in _texts(confusion_composite_figure(run))
@@ -123,7 +128,7 @@ def test_inconsistent_or_malformed_run_folders_are_rejected(synthetic_run: Path)
 def test_cli_writes_the_same_set(synthetic_run: Path, tmp_path: Path, capsys):
     assert cli.main(["figures", str(synthetic_run), "--out", str(tmp_path / "cli")]) == 0
     assert sorted(p.stem for p in (tmp_path / "cli").glob("*.png")) == sorted(EXPECTED_NAMES)
-    assert "6 figure(s) written" in capsys.readouterr().out
+    assert "7 figure(s) written" in capsys.readouterr().out
 
 
 def test_unlabelled_data_is_not_comparable(tmp_path: Path):

@@ -7,6 +7,7 @@ published-results table); ``render_all`` writes the set and records each figure'
 from emhnet_lite.figures.plots import (
     FigureUnavailable,
     comparison_figure,
+    comparison_per_dataset_figure,
     confusion_composite_figure,
     confusion_per_dataset_figure,
     per_subject_figure,
@@ -26,7 +27,7 @@ from emhnet_lite.figures.render import (
 from emhnet_lite.figures.runs import RunFolderError, RunTables, load_run_tables
 
 __all__ = [
-    "FIGURE_KEYS", "FigureRecord", "render_figure", "write_sources", "FigureUnavailable", "RunFolderError", "RunTables", "comparison_figure",
+    "FIGURE_KEYS", "FigureRecord", "render_figure", "write_sources", "FigureUnavailable", "RunFolderError", "RunTables", "comparison_figure", "comparison_per_dataset_figure",
     "confusion_composite_figure", "confusion_per_dataset_figure", "load_published", "load_run_tables",
     "per_subject_figure", "published_results_path", "region_gate_figure", "render_all", "save_figure",
     "sources_table", "training_curves_figure",

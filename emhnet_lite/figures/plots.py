@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from emhnet_lite.constants import CLASS_NAMES, DATASETS, REGION_NAMES
+from emhnet_lite.constants import CLASS_NAMES, DATASET_TITLES, DATASETS, REGION_NAMES
 from emhnet_lite.figures.published import selection_tag
 from emhnet_lite.figures.runs import GATE_COLUMNS, RunTables
 from emhnet_lite.metrics import scores
@@ -103,9 +103,10 @@ def confusion_per_dataset_figure(run: RunTables, selection: str | None = None) -
 def _kit_rows(run: RunTables, subset: str = "composite") -> pd.DataFrame:
     """The run's own UF1/UAR rows (from metrics.csv), labelled with model, data and selection."""
     rows = run.metrics[(run.metrics["subset"] == subset) & run.metrics["selection"].isin(run.predictions)]
+    data = run.data_label if subset == "composite" else run.dataset_label(subset)
     labels = []
     for _, row in rows.iterrows():
-        label = f"{run.model_name} on {run.data_label} — {run.selection_label(str(row['selection']))}"
+        label = f"{run.model_name} on {data} — {run.selection_label(str(row['selection']))}"
         labels.append(label + ("" if run.comparable else " — not comparable"))
     out = pd.DataFrame({"label": labels, "uf1": rows["uf1"].to_numpy(dtype=float),
                         "uar": rows["uar"].to_numpy(dtype=float),
@@ -113,27 +114,25 @@ def _kit_rows(run: RunTables, subset: str = "composite") -> pd.DataFrame:
     return out
 
 
-def comparison_figure(run: RunTables, published: pd.DataFrame, subset: str = "composite",
-                      methods: list[str] | None = None) -> Figure:
-    """Published UF1/UAR (coloured by epoch-selection rule) beside the run's own, clearly separated.
-
-    ``methods``: published methods to show (default: the rows flagged ``default_figure``). The run's rows
-    sit below a divider; on SynthME they are labelled as synthetic and not comparable.
-    """
+def _published_rows(published: pd.DataFrame, subset: str, methods: list[str] | None) -> pd.DataFrame:
+    """Published rows of one subset: the named methods, or the default figure set (+ re-runs) if None."""
+    part = published[published["subset"] == subset]
     if methods is None:
-        chosen = published[published["default_figure"] & (published["subset"] == subset)]
+        default = set(published.loc[published["default_figure"], "method"])
+        chosen = part[part["method"].isin(default) | (part["kind"] != "published")] if subset != "composite" \
+            else part[part["default_figure"]]
     else:
-        chosen = published[published["method"].isin(methods) & (published["subset"] == subset)]
+        chosen = part[part["method"].isin(methods)]
         unknown = sorted(set(methods) - set(chosen["method"]))
         if unknown:
             raise KeyError(f"comparison_figure: no published {subset} row for {unknown}")
-    chosen = chosen.sort_values("uf1", na_position="first")
-    kit = _kit_rows(run, subset)
+    return chosen.sort_values("uf1", na_position="first")
+
+
+def _draw_comparison(axes, kit: pd.DataFrame, chosen: pd.DataFrame, subset_title: str) -> None:
+    """Horizontal UF1 / UAR bars on a pair of axes: the run's rows above a divider, published below."""
     labels = list(kit["label"]) + [f"{m} ({y})" for m, y in zip(chosen["method"], chosen["year"], strict=True)]
     n_kit = len(kit)
-    fig = Figure(figsize=(11, 0.42 * len(labels) + 1.6), layout="constrained")
-    axes = fig.subplots(1, 2, sharey=True)
-    y = np.arange(len(labels))
     for ax, metric in zip(axes, ("uf1", "uar"), strict=True):
         values = list(kit[metric]) + list(chosen[metric])
         highs = [np.nan] * n_kit + list(chosen[f"{metric}_max"])
@@ -150,17 +149,54 @@ def comparison_figure(run: RunTables, published: pd.DataFrame, subset: str = "co
             ax.text(max(value, 0 if pd.isna(high) else high) + 0.01, i, text, va="center", fontsize=7)
         ax.axhline(n_kit - 0.5, color="black", linewidth=0.8)
         ax.set_xlim(0, 1.12)
-        ax.set_xlabel(f"{subset} {metric.upper()}")
+        ax.set_xlabel(f"{subset_title} {metric.upper()}")
         ax.grid(axis="x", alpha=0.3)
-    axes[0].set_yticks(y, labels, fontsize=8)
+    axes[0].set_yticks(np.arange(len(labels)), labels, fontsize=8)
     axes[0].invert_yaxis()
+
+
+def _comparison_legend(fig: Figure, run: RunTables, title: str) -> None:
     handles = [_legend_patch(SELECTION_COLOURS[k], selection_tag(k), k == "yes") for k in ("yes", "no", "unknown")]
     handles.append(_legend_patch(KIT_COLOUR, f"this run ({run.data_label})", False))
     fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=8)
     note = "published numbers: emhnet_lite/resources/published_results.csv (sources per row)"
     if not run.comparable:
         note += f"; this run is on {run.data_label} and is not comparable to the published rows"
-    fig.suptitle(f"MEGC2019 {subset}: published results vs this run\n{note}", fontsize=9)
+    fig.suptitle(f"{title}\n{note}", fontsize=9)
+
+
+def comparison_figure(run: RunTables, published: pd.DataFrame, subset: str = "composite",
+                      methods: list[str] | None = None) -> Figure:
+    """Published UF1/UAR (coloured by epoch-selection rule) beside the run's own, clearly separated.
+
+    ``methods``: published methods to show (default: the rows flagged ``default_figure``). The run's rows
+    sit above a divider; on SynthME they are labelled as synthetic and not comparable.
+    """
+    chosen = _published_rows(published, subset, methods)
+    kit = _kit_rows(run, subset)
+    fig = Figure(figsize=(11, 0.42 * (len(kit) + len(chosen)) + 1.6), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    _draw_comparison(axes, kit, chosen, subset)
+    _comparison_legend(fig, run, f"MEGC2019 {subset}: published results vs this run")
+    return fig
+
+
+def comparison_per_dataset_figure(run: RunTables, published: pd.DataFrame,
+                                  methods: list[str] | None = None) -> Figure:
+    """Per-dataset UF1/UAR: each dataset's share of the pooled composite predictions, published vs this run."""
+    datasets = [d for d in DATASETS if d in set(run.metrics["subset"])]
+    if not datasets:
+        raise FigureUnavailable(f"{run.source('metrics')}: no per-dataset rows")
+    parts = [(d, _kit_rows(run, d), _published_rows(published, d, methods)) for d in datasets]
+    heights = [len(kit) + len(chosen) for _, kit, chosen in parts]
+    fig = Figure(figsize=(11, 0.36 * sum(heights) + 1.2 * len(parts) + 1.0), layout="constrained")
+    grid = fig.subplots(len(parts), 2, gridspec_kw={"height_ratios": heights}, squeeze=False)
+    for axes, (dataset, kit, chosen) in zip(grid, parts, strict=True):
+        axes[1].sharey(axes[0])
+        _draw_comparison(axes, kit, chosen, DATASET_TITLES.get(dataset, dataset))
+        axes[1].tick_params(labelleft=False)
+    _comparison_legend(fig, run, "MEGC2019 per dataset (each dataset's share of the composite LOSO predictions): "
+                                 "published results vs this run")
     return fig
 
 

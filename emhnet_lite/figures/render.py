@@ -43,6 +43,9 @@ def _figure_specs(run: RunTables, selection: str) -> list[tuple[str, str, list[s
         ("published_comparison", "composite UF1/UAR: published table vs this run",
          [run.source("metrics"), "emhnet_lite/resources/published_results.csv"],
          lambda: plots.comparison_figure(run, published)),
+        ("published_comparison_per_dataset", "per-dataset UF1/UAR: published table vs this run",
+         [run.source("metrics"), "emhnet_lite/resources/published_results.csv"],
+         lambda: plots.comparison_per_dataset_figure(run, published)),
         ("region_gates", "mean HMoE region-gate weight per true class",
          [run.source(f"gates_{selection}")], lambda: plots.region_gate_figure(run, selection)),
         ("per_subject_accuracy", "accuracy per held-out subject (LOSO fold)",
@@ -53,7 +56,8 @@ def _figure_specs(run: RunTables, selection: str) -> list[tuple[str, str, list[s
 
 
 FIGURE_KEYS: tuple[str, ...] = ("confusion_composite", "confusion_per_dataset", "published_comparison",
-                                 "region_gates", "per_subject_accuracy", "training_curves")
+                                 "published_comparison_per_dataset", "region_gates", "per_subject_accuracy",
+                                 "training_curves")
 
 
 def render_figure(run: RunTables, key: str, out_dir: str | os.PathLike, prefix: str = DEFAULT_PREFIX,
