@@ -25,7 +25,7 @@ from emhnet_lite.figures.runs import RunFolderError, RunTables, load_run_tables
 REGION_COLOURS = ("#e41a1c", "#377eb8", "#4daf4a", "#ff7f00")
 QUIVER_STEP = 8  # crop pixels between flow arrows
 FLOW_TOLERANCE = 1e-4  # re-prepared flow vs cached flow (max abs difference)
-OVERLAY_DPI = 100  # photo-like panels: a lower PNG resolution keeps the file small
+OVERLAY_DPI = 80  # photo-like, noisy-textured panels: a lower PNG resolution keeps the file small
 
 
 @dataclass
@@ -140,7 +140,7 @@ def overlay_figure(samples: list[OverlaySample], run: RunTables) -> Figure:
         scale = crop / sample.input_size[1]
         extent = (0, crop, crop, 0)
         for ax in row_axes:
-            ax.imshow(sample.face, cmap="gray", extent=extent)
+            ax.imshow(sample.face, cmap="gray", extent=extent, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
         box_ax, flow_ax, attention_ax = row_axes
@@ -154,7 +154,7 @@ def overlay_figure(samples: list[OverlaySample], run: RunTables) -> Figure:
         box_ax.set_title(sample.title, fontsize=7)
         u, v = sample.flow_crop[..., 0], sample.flow_crop[..., 1]
         magnitude = np.hypot(u, v)
-        flow_ax.imshow(magnitude, cmap="magma", alpha=0.55, extent=extent)
+        flow_ax.imshow(magnitude, cmap="magma", alpha=0.55, extent=extent, interpolation="nearest")
         ys, xs = np.mgrid[QUIVER_STEP // 2:crop:QUIVER_STEP, QUIVER_STEP // 2:crop:QUIVER_STEP]
         flow_ax.quiver(xs + 0.5, ys + 0.5, u[ys, xs], v[ys, xs], color="cyan", angles="xy", scale_units="xy",
                        scale=max(float(magnitude.max()), 1e-6) / QUIVER_STEP, width=0.004)
