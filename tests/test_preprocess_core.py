@@ -223,3 +223,12 @@ def test_config_rejects_unknown_names():
     with pytest.raises(KeyError, match="unknown preprocessing preset"):
         PreprocessConfig.preset("nope")
     assert PreprocessConfig.preset("56").size == 56
+
+
+def test_small_face_is_found_with_one_upsampling_pass_and_counted(astronaut_bgr):
+    small = cv2.resize(astronaut_bgr, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)  # face ≈ 45 px
+    assert detect_dlib(small, 0)[0] is None
+    result = landmarks_from_dlib(small)
+    assert result.source == "dlib" and result.fallbacks == ["face_found_upsampled"]
+    left, right = eye_centres(result.points)
+    assert 85 < left[0] < right[0] < 135  # the same eyes as at full size, at half the coordinates

@@ -107,14 +107,19 @@ def detect_dlib(frame: np.ndarray, upsample: int = 0) -> tuple[np.ndarray | None
 
 def landmarks_from_dlib(frame: np.ndarray, upsample: int = 0, on_no_face: str = "canonical",
                         where: str = "frame") -> LandmarkResult:
-    """dlib landmarks with the documented fallbacks: several faces → best score; none → canonical or error."""
+    """dlib landmarks with the documented, counted fallbacks: no face → retry with one more upsampling pass
+    (``face_found_upsampled``), still none → canonical template or error; several faces → best score."""
     points, n_faces = detect_dlib(frame, upsample)
+    fallbacks: list[str] = []
+    if points is None:  # small faces (< ~80 px) need one upsampling pass of the HOG detector
+        points, n_faces = detect_dlib(frame, upsample + 1)
+        fallbacks.append("face_found_upsampled")
     if points is None:
         if on_no_face == "error":
             raise LandmarkError(f"{where}: dlib found no face")
         height, width = frame.shape[:2]
         return LandmarkResult(canonical_landmarks(width, height), "canonical", ["no_face_canonical"])
-    fallbacks = ["multiple_faces_best_score"] if n_faces > 1 else []
+    fallbacks += ["multiple_faces_best_score"] if n_faces > 1 else []
     return LandmarkResult(points, "dlib", fallbacks)
 
 
