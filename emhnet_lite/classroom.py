@@ -338,7 +338,7 @@ def execute_checks(nb: nbformat.NotebookNode, cwd: str | os.PathLike, name: str 
 
 def grade(submission: str | os.PathLike, solution: str | os.PathLike | None = None,
           cwd: str | os.PathLike | None = None, timeout: int = 600) -> list[CheckResult]:
-    """Run a student's filled notebook and report pass/fail per exercise.
+    """Run a student's filled notebook (in ``cwd``, default the chapters' folder) and report pass/fail per exercise.
 
     With ``solution`` (the teacher's notebook) the official check cells replace the submission's by title,
     so an edited or deleted check cannot pass; a missing exercise is reported as failed (``missing``).
@@ -357,9 +357,8 @@ def grade(submission: str | os.PathLike, solution: str | os.PathLike | None = No
                     cell.source = official_checks[title]
                     seen.add(title)
         missing = [CheckResult(t, -1, "failed", "missing") for t in official_checks if t not in seen]
-    workdir = Path(cwd) if cwd is not None else submission.resolve().parent
-    if workdir.name == STUDENT_DIRNAME:
-        workdir = workdir.parent
+    # the chapters' folder: relative defaults (../data, ../runs) resolve as in the solution notebooks
+    workdir = Path(cwd) if cwd is not None else NOTEBOOK_DIR
     return execute_checks(nb, workdir, submission.name, timeout=timeout) + missing
 
 
