@@ -176,3 +176,15 @@ def test_grade_uses_official_checks(tmp_path: Path):
     assert [(r.title, r.status) for r in results] == [("double a list", "passed"), ("the answer", "failed")]
     assert results[1].error == "AssertionError"
     assert classroom.format_results(results).endswith("1/2 checks passed")
+
+
+def test_student_command_writes_and_checks(tmp_path: Path, capsys):
+    from emhnet_lite import cli
+
+    nbformat.write(fake_solution_notebook(), tmp_path / "02_fake.ipynb")
+    assert cli.main(["student", "--source", str(tmp_path), "--check"]) == 1  # copies missing
+    assert "missing student copy" in capsys.readouterr().out
+    assert cli.main(["student", "--source", str(tmp_path)]) == 0
+    assert (tmp_path / "student" / "02_fake.ipynb").exists()
+    assert cli.main(["student", "--source", str(tmp_path), "--check"]) == 0
+    assert cli.main(["student", "--source", str(tmp_path / "nope")]) == 2
