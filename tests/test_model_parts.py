@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from emhnet_lite.model.cross_scale import CrossScaleGate, same_scale_mask
@@ -17,6 +18,15 @@ from emhnet_lite.model.partition import (
     partition_blocks,
 )
 from emhnet_lite.model.regions import canonical_boxes, crop_regions
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small models run fastest single-threaded on a shared CPU; restore torch's setting afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 def test_integer_boxes_crop_exact_pixels():
