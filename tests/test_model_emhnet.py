@@ -140,3 +140,15 @@ def test_device_follows_the_input(device):
             amp_out, amp_aux = moved(flow.to(device), return_aux=True)
         assert torch.isfinite(amp_out).all()
         torch.testing.assert_close(amp_aux["region_weights"].sum(-1).float().cpu(), torch.ones(3))
+
+
+def test_autocast_bfloat16_on_cpu_same_code_path():
+    model = _model()
+    flow = _flow()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, aux = model(flow, return_aux=True)
+        loss = logits.float().sum() + aux["aux_loss"]
+    loss.backward()
+    assert torch.isfinite(logits.float()).all()
+    torch.testing.assert_close(aux["region_weights"].sum(-1), torch.ones(3))  # gates stay float32
+    torch.testing.assert_close(logits.float(), model(flow), atol=0.05, rtol=0.05)
