@@ -128,7 +128,9 @@ def profile_fold(args: argparse.Namespace) -> dict:
     buckets = {}
     for bucket, names in BUCKETS.items():
         seconds = 0.0
-        for (filename, _, function), (_, _, _, cumulative, _) in stats.stats.items():
+        for (filename, _, function), (_, _, _, cumulative, callers) in stats.stats.items():
+            if function == "forward_with_aux" and function in names:  # training calls only, not evaluate's
+                cumulative = sum(c[3] for caller, c in callers.items() if caller[2] != "evaluate")
             if function in names and ("emhnet_lite" in filename or "torch" in filename):
                 if function == "step" and "optim" not in filename:
                     continue
@@ -158,10 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=None, help=f"subset of {list(MODELS)}")
     parser.add_argument("--baselines", action="store_true", help="also STSTNet and the reduced HTNet")
     parser.add_argument("--profile", action="store_true", help="profile one fold in-process")
+    parser.add_argument("--profile-only", action="store_true", help="only the profile (no LOSO runs)")
     args = parser.parse_args(argv)
     from emhnet_lite.utils import write_json_atomic, write_text_atomic
 
-    names = args.models or (list(MODELS) if args.baselines else ["emhnet_tiny"])
+    names = [] if args.profile_only else args.models or (list(MODELS) if args.baselines else ["emhnet_tiny"])
     results = Path(args.results_dir)
     timing_path = results / "synthme_full_timing.json"
     report = json.loads(timing_path.read_text()) if timing_path.exists() else {"runs": {}}
@@ -180,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(row, indent=1), flush=True)
         write_json_atomic(timing_path, report)
         write_results()
-    if args.profile:
+    if args.profile or args.profile_only:
         report["profile_emhnet_tiny_fold0"] = profile_fold(args)
         print(json.dumps(report["profile_emhnet_tiny_fold0"], indent=1))
         write_json_atomic(timing_path, report)
