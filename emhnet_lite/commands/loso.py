@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default=None, help="training preset (default: the model's default schedule)")
     parser.add_argument("--epochs", type=int, default=None, help="override the preset's epoch count")
     parser.add_argument("--lr", type=float, default=None, help="override the preset's learning rate")
+    parser.add_argument("--batch-size", type=int, default=None, help="override the preset's batch size")
     parser.add_argument("--seed", type=int, default=0, help="base seed; fold k uses seed + k")
     parser.add_argument("--val-subjects", type=int, default=4, help="validation subjects per fold (--select val)")
     parser.add_argument("--class-weighting", choices=["none", "balanced"], default=None)
@@ -81,7 +82,8 @@ def _child_argv(args: argparse.Namespace, shard: str) -> list[str]:
             str(args.val_subjects), "--shard", shard, "--threads", str(args.threads), "--device", args.device,
             "--no-merge"]
     for flag, value in (("--synthme-scale", args.synthme_scale), ("--preset", args.preset),
-                        ("--epochs", args.epochs), ("--lr", args.lr), ("--class-weighting", args.class_weighting)):
+                        ("--epochs", args.epochs), ("--lr", args.lr), ("--batch-size", args.batch_size),
+                        ("--class-weighting", args.class_weighting)):
         if value is not None:
             argv += [flag, str(value)]
     for pair in args.model_arg:
@@ -120,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     data, source = load_data(args.data, args.synthme_scale)
     overrides = {key: value for key, value in (("epochs", args.epochs), ("lr", args.lr),
+                                               ("batch_size", args.batch_size),
                                                ("class_weighting", args.class_weighting)) if value is not None}
     train = get_preset(args.preset, **overrides) if args.preset else default_for_model(args.model, **overrides)
     config = LosoConfig(model=args.model, train=train, selection=args.select, seed=args.seed,

@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -200,7 +199,3 @@ def state_dict_cpu(model: nn.Module) -> dict[str, torch.Tensor]:
     """A detached CPU copy of the model's weights (safe to keep while training continues)."""
     return {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
 
-
-def seed_array(seed: int) -> np.random.Generator:
-    """A NumPy generator for fold-level choices (validation subjects), from the fold seed."""
-    return np.random.default_rng(seed)
