@@ -96,6 +96,9 @@ def test_shards_merge_to_the_single_run(tmp_path: Path, single_run: Path, data: 
     assert not (out / "metrics.csv").exists()
     with pytest.raises(FileNotFoundError, match="not finished"):
         merge_run(out)
+    partial = merge_run(out, allow_partial=True)
+    assert partial["partial"] is True
+    assert partial["selections"]["last"]["subsets"]["composite"]["n_samples"] == 8  # folds 1 and 3 only
     run_loso(data, CONFIG, out, shard=(1, 2), device="cpu", data_source="random", merge=False)
     merge_run(out)
     for name in ("predictions_last.csv", "predictions_oracle.csv", "metrics.csv", "history.csv"):
