@@ -93,9 +93,10 @@ def test_changed_frames_are_recomputed_not_trusted(clips, tmp_path):
 
 
 def test_parallel_processes_equal_sequential(clips, tmp_path):
-    _, table = clips
-    sequential = prepare_dataset(table.iloc[:2], CONFIG, tmp_path / "one", workers=1)
-    parallel = prepare_dataset(table, CONFIG, tmp_path / "two", workers=2)
+    _, table = clips  # TV-L1: the parent uses OpenCV's thread pool, the workers one thread each
+    config = PreprocessConfig(landmark_source="dlib")
+    sequential = prepare_dataset(table.iloc[:2], config, tmp_path / "one", workers=1)
+    parallel = prepare_dataset(table, config, tmp_path / "two", workers=2)
     assert torch.equal(sequential.flows, parallel.flows) and torch.equal(sequential.boxes, parallel.boxes)
 
 

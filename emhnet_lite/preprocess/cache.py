@@ -63,12 +63,14 @@ def _init_worker() -> None:
 
 def _prepare_and_save(row: dict[str, Any], config: PreprocessConfig, target: str) -> dict[str, Any]:
     """Prepare one row and write its ``.pt`` atomically → its manifest entry (errors become status rows)."""
+    import cv2
+
     from emhnet_lite.preprocess.pipeline import prepare_sample
 
     entry = {key: row.get(key) for key in ("dataset", "subject", "clip", "label")}
     try:
         sample = prepare_sample(row, config)
-    except (ValueError, OSError) as error:  # FrameError / FlowError / LandmarkError are ValueErrors
+    except (ValueError, OSError, cv2.error) as error:  # FrameError / FlowError / LandmarkError: ValueError
         return {**entry, "status": "error", "error": str(error), "flow_backend": config.flow_backend}
     sample.info["fingerprint"] = row_fingerprint(row)
     payload = {"flow": sample.flow, "boxes": sample.boxes, "landmarks": sample.landmarks,
