@@ -65,8 +65,9 @@ def test_gate_weights_sum_to_one_and_respond_to_input():
     assert (aux["scale_weights"][0] - aux["scale_weights"][1]).abs().max() > 1e-5
 
 
-def test_every_parameter_gets_a_gradient():
-    model = _model()
+@pytest.mark.parametrize("name", ["emhnet_tiny", "emhnet"])
+def test_every_parameter_gets_a_gradient(name):
+    model = _model(name)
     logits, aux = model(_flow(4), return_aux=True)
     (logits.square().mean() + aux["aux_loss"]).backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]

@@ -49,8 +49,8 @@ def model_config(name: str, num_classes: int = 3, **overrides):
 def build_model(name: str, num_classes: int = 3, **overrides) -> nn.Module:
     """Build ``emhnet_tiny``, ``emhnet``, ``htnet`` or ``ststnet`` with config overrides (e.g. ``dim=64``,
     ``image_size=56`` for the fixed-size baselines). Seed torch first for reproducible weights."""
-    model_class, _ = MODEL_REGISTRY[name] if name in MODEL_REGISTRY else (None, None)
-    config = model_config(name, num_classes, **overrides)
+    config = model_config(name, num_classes, **overrides)  # raises KeyError / TypeError naming the problem
+    model_class, _ = MODEL_REGISTRY[name]
     return model_class(config)
 
 
