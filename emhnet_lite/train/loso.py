@@ -151,7 +151,7 @@ class _Selector:
         if self.val is not None:
             output = record.evals["val"]
             val_uf1 = metrics.scores(self.val.labels.numpy(), output.predicted.numpy()).uf1
-            key = (val_uf1, -output.loss)
+            key = (-1.0 if np.isnan(val_uf1) else val_uf1, -output.loss)  # NaN (no class defined) ranks last
             if self.best_val is None or key > self.best_val:  # ties → earlier epoch
                 self.best_val, self.epoch["val"] = key, record.epoch
                 changed.add("val")
