@@ -112,12 +112,3 @@ def normalize_flow(flow3: np.ndarray, config: PreprocessConfig) -> FlowResult:
         return FlowResult(out, fallbacks)
     raise FlowError(f"unknown normalization {config.normalization!r}")
 
-
-def flow_to_input(onset: np.ndarray, apex: np.ndarray, config: PreprocessConfig) -> FlowResult:
-    """Aligned grey onset/apex crops → normalized model input [3, size, size] with counted fallbacks."""
-    flow = compute_flow(onset, apex, config)  # [H, W, 2]
-    flow, fallbacks = sanitize_flow(flow, config)
-    strain = optical_strain(flow)  # [H, W]
-    result = normalize_flow(resize_flow(flow, strain, config.size), config)
-    result.fallbacks = fallbacks + result.fallbacks
-    return result
