@@ -232,3 +232,18 @@ def test_small_face_is_found_with_one_upsampling_pass_and_counted(astronaut_bgr)
     assert result.source == "dlib" and result.fallbacks == ["face_found_upsampled"]
     left, right = eye_centres(result.points)
     assert 85 < left[0] < right[0] < 135  # the same eyes as at full size, at half the coordinates
+
+
+def test_flow_colour_and_box_drawing():
+    from emhnet_lite.preprocess.view import REGION_COLORS, draw_boxes, flow_colour
+
+    flow = np.zeros((6, 8, 2), np.float32)
+    flow[2, 3] = [1.0, 0.0]
+    own_scale, fixed_scale = flow_colour(flow), flow_colour(flow, max_norm=2.0)
+    assert own_scale.shape == fixed_scale.shape == (6, 8, 3) and own_scale.dtype == np.uint8
+    assert (own_scale[0, 0] == 255).all()  # no motion is white
+    assert fixed_scale[2, 3].min() > own_scale[2, 3].min()  # half the fixed scale: less saturated
+    boxes = np.array([[1, 2, 5, 6], [0, 0, 1, 1], [0, 0, 1, 1], [0, 0, 1, 1]], np.float32)
+    canvas = draw_boxes(np.zeros((10, 10), np.uint8), boxes)
+    assert tuple(canvas[2, 1]) == REGION_COLORS[0] and tuple(canvas[5, 4]) == REGION_COLORS[0]  # (row y, col x)
+    assert tuple(canvas[6, 5]) == (0, 0, 0)  # half-open: x1, y1 are outside the box
