@@ -25,9 +25,10 @@ class ChannelLayerNorm(nn.Module):
         self.b = nn.Parameter(torch.zeros(1, dim, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        var = torch.var(x, dim=1, unbiased=False, keepdim=True)
-        mean = torch.mean(x, dim=1, keepdim=True)
-        return (x - mean) / (var + self.eps).sqrt() * self.g + self.b
+        values = x.float()  # statistics in float32 (AMP-safe); a no-op for float32 inputs
+        var = torch.var(values, dim=1, unbiased=False, keepdim=True)
+        mean = torch.mean(values, dim=1, keepdim=True)
+        return ((values - mean) / (var + self.eps).sqrt() * self.g + self.b).to(x.dtype)
 
 
 class ConvAttention(nn.Module):
