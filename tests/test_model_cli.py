@@ -41,3 +41,18 @@ def test_cost_table_timing_path_small_batch():
         assert row.train_step_s > 0 and row.latency_s > 0
         assert row.train_speedup_vs_htnet is None  # no HTNet in this run, so no ratio
     assert "emhnet_tiny" in format_table(rows)
+
+
+def test_ratios_against_htnet_come_from_the_same_run():
+    from emhnet_lite.model import build_model
+
+    def small_builder(name, **overrides):
+        if name == "htnet":  # a narrow HTNet keeps the test fast; the ratio logic is what is tested
+            overrides.update(dim=16, heads=1, block_repeats=(1, 1, 1))
+        return build_model(name, **overrides)
+
+    rows = {row.name: row for row in cost_table(["emhnet_tiny", "htnet"], batch=4, rounds=1, builder=small_builder)}
+    tiny, htnet = rows["emhnet_tiny"], rows["htnet"]
+    assert htnet.train_speedup_vs_htnet == 1.0 and htnet.flops_ratio_vs_htnet == 1.0
+    assert tiny.train_speedup_vs_htnet == htnet.train_step_s / tiny.train_step_s
+    assert tiny.flops_ratio_vs_htnet == tiny.flops_per_sample / htnet.flops_per_sample
