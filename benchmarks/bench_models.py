@@ -18,6 +18,7 @@ from emhnet_lite.utils import resolve_device, write_json_atomic
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print the markdown table and optionally write JSON."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=list(MODEL_NAMES))
     parser.add_argument("--batch", type=int, default=256)

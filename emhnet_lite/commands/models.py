@@ -9,6 +9,7 @@ HELP = "list the models with parameters and FLOPs per sample (add --time for tra
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options: model subset, input size, optional timing (batch, rounds, threads, device), JSON output."""
     parser.add_argument("--models", nargs="+", default=None, help="model names (default: all)")
     parser.add_argument("--image-size", type=int, default=28, help="input side in pixels (default 28)")
     parser.add_argument("--time", action="store_true", help="also time training steps and inference latency")
@@ -20,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the cost table (and write it as JSON when asked); 2 on an unknown model name."""
     import torch
 
     from emhnet_lite.model import MODEL_NAMES

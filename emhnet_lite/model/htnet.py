@@ -25,6 +25,7 @@ class ChannelLayerNorm(nn.Module):
         self.b = nn.Parameter(torch.zeros(1, dim, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B, C, H, W] → normalised over C, same shape."""
         values = x.float()  # statistics in float32 (AMP-safe); a no-op for float32 inputs
         var = torch.var(values, dim=1, unbiased=False, keepdim=True)
         mean = torch.mean(values, dim=1, keepdim=True)
@@ -46,6 +47,7 @@ class ConvAttention(nn.Module):
         self.last_attention: torch.Tensor | None = None  # [B, h, n, n], kept for the chapter-02 demo
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [n, C, h, w] (one attention block per item) → [n, C, h, w]."""
         height, width = x.shape[-2:]
         qkv = self.to_qkv(self.norm(x)).chunk(3, dim=1)
         q, k, v = (rearrange(t, "b (h d) x y -> b h (x y) d", h=self.heads) for t in qkv)  # [B, h, n, dh]
@@ -65,6 +67,7 @@ class ConvFeedForward(nn.Module):
                                  nn.Conv2d(dim * mult, dim, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [n, C, h, w] → FFN(x), same shape (the residual is added by the caller)."""
         return self.net(x)
 
 
@@ -79,6 +82,7 @@ class BlockTransformer(nn.Module):
             [nn.ModuleList([ConvAttention(dim, heads), ConvFeedForward(dim, mlp_mult)]) for _ in range(depth)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B*blocks, C, h, w] → same shape, after the position embedding and ``depth`` blocks."""
         height, width = x.shape[-2:]
         x = x + rearrange(self.pos_emb[: height * width], "(h w) -> 1 1 h w", h=height, w=width)
         for attention, feed_forward in self.layers:
@@ -167,6 +171,7 @@ class HTNet(nn.Module):
 
     def forward(self, flow: torch.Tensor, boxes: torch.Tensor | None = None,
                 return_aux: bool = False) -> torch.Tensor | tuple[torch.Tensor, dict]:
+        """Logits [B, C], or (logits, aux) with ``mosaic``, ``tokens_per_block`` and a zero ``aux_loss``."""
         if not return_aux:
             return self.forward_head(self.forward_features(flow, boxes))
         features, aux = self.forward_features(flow, boxes, return_aux=True)

@@ -25,6 +25,7 @@ class ExpertLinear(nn.Module):
         nn.init.trunc_normal_(self.weight, std=0.02)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [E, ..., in] → [E, ..., out] with expert e's weights on x[e]."""
         flat = x.reshape(x.shape[0], -1, x.shape[-1])  # [E, T, in]
         weight = self.weight.to(flat.dtype)
         if self.bias is None:
@@ -44,6 +45,7 @@ class ExpertLayerNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [E, ..., D] → normalised over D, scaled and shifted per expert."""
         normed = F.layer_norm(x, x.shape[-1:], eps=self.eps)
         view = (x.shape[0],) + (1,) * (x.ndim - 2) + (x.shape[-1],)
         return normed * self.weight.view(view).to(x.dtype) + self.bias.view(view).to(x.dtype)

@@ -49,6 +49,7 @@ class STSTNet(nn.Module):
 
     def forward(self, flow: torch.Tensor, boxes: torch.Tensor | None = None,
                 return_aux: bool = False) -> torch.Tensor | tuple[torch.Tensor, dict]:
+        """Logits [B, C], or (logits, aux) with a zero ``aux_loss``."""
         if not return_aux:
             return self.forward_head(self.forward_features(flow, boxes))
         features, aux = self.forward_features(flow, boxes, return_aux=True)
