@@ -1,7 +1,7 @@
 """Cost of the four models in one run: parameters, FLOPs/sample, train-step time at batch 256 (3x28x28),
 inference latency; ratios vs HTNet measured in the same run.
 
-    .venv/bin/python benchmarks/bench_models.py [--rounds 3] [--out runs/bench_models.json]
+    .venv/bin/python benchmarks/bench_models.py [--rounds 3] [--threads 1] [--out runs/bench_models.json]
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds after one warm-up round")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads (default 1: the small models are op-bound and two threads on a "
+                             "shared CPU make their timings swing 10x; 0 = torch's default)")
     parser.add_argument("--out", default=None, help="also write the rows as JSON here")
     args = parser.parse_args(argv)
     if args.threads:
