@@ -15,7 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time", action="store_true", help="also time training steps and inference latency")
     parser.add_argument("--batch", type=int, default=256, help="training batch for --time (default 256)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds for --time (default 3)")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads for --time (default 1: stable timings on a shared CPU; 0 = torch's)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     parser.add_argument("--json", default=None, help="also write the rows as JSON to this path")
 
