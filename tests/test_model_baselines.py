@@ -34,6 +34,7 @@ def test_htnet_attention_sees_one_token(htnet):
     logits, aux = htnet(flow, return_aux=True)
     assert logits.shape == (2, 3)
     assert aux["tokens_per_block"] == [1, 1, 1]
+    assert len(aux["attention"]) == 14 and aux["attention"][0].shape == (2 * 16, 3, 1, 1)  # 16 blocks per sample
     attentions = [m for m in htnet.modules() if isinstance(m, ConvAttention)]
     assert len(attentions) == 2 + 2 + 10
     for module in attentions:

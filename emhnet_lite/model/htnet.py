@@ -162,8 +162,9 @@ class HTNet(nn.Module):
         features = self.norm(x).mean(dim=(2, 3))  # [B, 1024]
         if not return_aux:
             return features
+        attention = [m.last_attention for m in self.modules() if isinstance(m, ConvAttention)]  # [B*blocks, h, n, n]
         return features, {"aux_loss": features.new_zeros(()), "mosaic": mosaic,
-                          "tokens_per_block": tokens_per_block}
+                          "tokens_per_block": tokens_per_block, "attention": attention}
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         """Pooled features [B, 1024] → logits [B, C]."""
