@@ -34,7 +34,8 @@ def test_htnet_attention_sees_one_token(htnet):
     logits, aux = htnet(flow, return_aux=True)
     assert logits.shape == (2, 3)
     assert aux["tokens_per_block"] == [1, 1, 1]
-    assert len(aux["attention"]) == 14 and aux["attention"][0].shape == (2 * 16, 3, 1, 1)  # 16 blocks per sample
+    blocks = aux["attention"]["blocks"]
+    assert len(blocks) == 14 and blocks[0].shape == (2 * 16, 3, 1, 1)  # 16 one-token blocks per sample
     attentions = [m for m in htnet.modules() if isinstance(m, ConvAttention)]
     assert len(attentions) == 2 + 2 + 10
     for module in attentions:

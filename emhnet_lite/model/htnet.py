@@ -164,7 +164,7 @@ class HTNet(nn.Module):
             return features
         attention = [m.last_attention for m in self.modules() if isinstance(m, ConvAttention)]  # [B*blocks, h, n, n]
         return features, {"aux_loss": features.new_zeros(()), "mosaic": mosaic,
-                          "tokens_per_block": tokens_per_block, "attention": attention}
+                          "tokens_per_block": tokens_per_block, "attention": {"blocks": attention}}
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         """Pooled features [B, 1024] → logits [B, C]."""
