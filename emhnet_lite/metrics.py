@@ -108,8 +108,13 @@ def uf1_uar(y_true: Sequence[int], y_pred: Sequence[int]) -> tuple[float, float]
     return result.uf1, result.uar
 
 
-def breakdown(table: pd.DataFrame, true_col: str = "true", pred_col: str = "predicted",
-              dataset_col: str = "dataset", subject_col: str = "subject") -> pd.DataFrame:
+def breakdown(
+    table: pd.DataFrame,
+    true_col: str = "true",
+    pred_col: str = "predicted",
+    dataset_col: str = "dataset",
+    subject_col: str = "subject",
+) -> pd.DataFrame:
     """Scores on the pooled table and on each dataset's share of it (one row per subset).
 
     Per-dataset rows restrict the SAME pooled predictions to that dataset's rows (the MEGC2019 CDE
@@ -117,33 +122,52 @@ def breakdown(table: pd.DataFrame, true_col: str = "true", pred_col: str = "pred
     """
     for column in (true_col, pred_col, dataset_col):
         if column not in table.columns:
-            raise KeyError(f"breakdown: prediction table has no column {column!r} (has {list(table.columns)})")
+            raise KeyError(
+                f"breakdown: prediction table has no column {column!r} (has {list(table.columns)})"
+            )
     subsets = [("composite", table)]
     subsets += [(str(name), part) for name, part in table.groupby(dataset_col, sort=False)]
     rows = []
     for name, part in subsets:
         result = scores(part[true_col].to_numpy(), part[pred_col].to_numpy())
-        n_subjects = (part[dataset_col].astype(str) + "/" + part[subject_col].astype(str)).nunique() \
-            if subject_col in part.columns else np.nan
-        rows.append({"subset": name, "n_samples": result.n_samples, "n_subjects": n_subjects,
-                     "uf1": result.uf1, "uar": result.uar, "accuracy": result.accuracy,
-                     "classes_in_uf1": result.classes_in_uf1, "classes_in_uar": result.classes_in_uar})
+        n_subjects = (
+            (part[dataset_col].astype(str) + "/" + part[subject_col].astype(str)).nunique()
+            if subject_col in part.columns
+            else np.nan
+        )
+        rows.append(
+            {
+                "subset": name,
+                "n_samples": result.n_samples,
+                "n_subjects": n_subjects,
+                "uf1": result.uf1,
+                "uar": result.uar,
+                "accuracy": result.accuracy,
+                "classes_in_uf1": result.classes_in_uf1,
+                "classes_in_uar": result.classes_in_uar,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def per_fold_average(table: pd.DataFrame, fold_col: str = "fold", true_col: str = "true",
-                     pred_col: str = "predicted") -> dict[str, float]:
+def per_fold_average(
+    table: pd.DataFrame, fold_col: str = "fold", true_col: str = "true", pred_col: str = "predicted"
+) -> dict[str, float]:
     """UF1/UAR computed per fold then averaged — shown only to contrast with pooling (not the protocol).
 
     A single subject rarely holds all three classes, so per-fold scores rest on 1–2 classes and their
     mean is noisy and biased; the composite protocol pools instead.
     """
-    per_fold = [scores(part[true_col].to_numpy(), part[pred_col].to_numpy())
-                for _, part in table.groupby(fold_col, sort=True)]
-    return {"uf1": float(np.nanmean([r.uf1 for r in per_fold])),
-            "uar": float(np.nanmean([r.uar for r in per_fold])),
-            "n_folds": len(per_fold),
-            "folds_with_all_classes": int(sum(r.classes_in_uar == NUM_CLASSES for r in per_fold))}
+    per_fold = [
+        scores(part[true_col].to_numpy(), part[pred_col].to_numpy())
+        for _, part in table.groupby(fold_col, sort=True)
+    ]
+    return {
+        "uf1": float(np.nanmean([r.uf1 for r in per_fold])),
+        "uar": float(np.nanmean([r.uar for r in per_fold])),
+        "n_folds": len(per_fold),
+        "folds_with_all_classes": int(sum(r.classes_in_uar == NUM_CLASSES for r in per_fold)),
+    }
 
 
 def confusion_frame(y_true: Sequence[int], y_pred: Sequence[int], normalize: bool = False) -> pd.DataFrame:
@@ -152,5 +176,6 @@ def confusion_frame(y_true: Sequence[int], y_pred: Sequence[int], normalize: boo
     if normalize:
         totals = matrix.sum(axis=1, keepdims=True)
         matrix = np.divide(matrix, totals, out=np.full_like(matrix, np.nan), where=totals > 0)
-    return pd.DataFrame(matrix, index=pd.Index(CLASS_NAMES, name="true"),
-                        columns=pd.Index(CLASS_NAMES, name="predicted"))
+    return pd.DataFrame(
+        matrix, index=pd.Index(CLASS_NAMES, name="true"), columns=pd.Index(CLASS_NAMES, name="predicted")
+    )

@@ -26,13 +26,32 @@ def write_cache(folder: Path) -> None:
             clip = f"EP0{k}_01"
             flow = torch.randn(3, 28, 28, generator=generator)  # [3, H, W]
             flow[0] += k - 1.0
-            boxes = torch.tensor([[0, 0, 14, 14], [14, 0, 28, 14], [0, 14, 14, 28], [14, 14, 28, 28]],
-                                 dtype=torch.float32)  # [4, 4]
+            boxes = torch.tensor(
+                [[0, 0, 14, 14], [14, 0, 28, 14], [0, 14, 14, 28], [14, 14, 28, 28]], dtype=torch.float32
+            )  # [4, 4]
             path = f"casme2_{subject}_{clip}.pt"
-            torch.save({"flow": flow, "boxes": boxes, "landmarks": torch.zeros(68, 2),
-                        "info": json.dumps({"apex": 1})}, folder / path)
-            rows.append({"dataset": "casme2", "subject": subject, "clip": clip, "label": k, "status": "ok",
-                         "landmark_source": "synth", "fallbacks": "", "flow_backend": "farneback", "path": path})
+            torch.save(
+                {
+                    "flow": flow,
+                    "boxes": boxes,
+                    "landmarks": torch.zeros(68, 2),
+                    "info": json.dumps({"apex": 1}),
+                },
+                folder / path,
+            )
+            rows.append(
+                {
+                    "dataset": "casme2",
+                    "subject": subject,
+                    "clip": clip,
+                    "label": k,
+                    "status": "ok",
+                    "landmark_source": "synth",
+                    "fallbacks": "",
+                    "flow_backend": "farneback",
+                    "path": path,
+                }
+            )
     pd.DataFrame(rows).to_csv(folder / "manifest.csv", index=False)
 
 
@@ -41,8 +60,28 @@ def test_cli_jobs_equal_in_process_run(tmp_path: Path) -> None:
     cache.mkdir(parents=True)
     write_cache(cache)
     out = tmp_path / "cli_run"
-    command = [sys.executable, "-m", "emhnet_lite", "loso", "--data", str(tmp_path / "cache"), "--model", "ststnet",
-               "--out", str(out), "--preset", "teaching", "--epochs", "2", "--jobs", "2", "--threads", "1", "--device", "cpu"]
+    command = [
+        sys.executable,
+        "-m",
+        "emhnet_lite",
+        "loso",
+        "--data",
+        str(tmp_path / "cache"),
+        "--model",
+        "ststnet",
+        "--out",
+        str(out),
+        "--preset",
+        "teaching",
+        "--epochs",
+        "2",
+        "--jobs",
+        "2",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+    ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "oracle (test-set-selected)" in result.stdout

@@ -1,4 +1,4 @@
-"""LOSO runner: run-folder contents, safe checkpoints, shards = single run, resume after a crash = uninterrupted."""
+"""LOSO runner: run-folder contents, safe checkpoints, shards = single run, resumed crash = uninterrupted."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from emhnet_lite.model import build_model
 from emhnet_lite.train import LosoConfig, TrainConfig, load_checkpoint, load_run, merge_run, run_loso
 from emhnet_lite.train.trainer import evaluate
 
-CONFIG = LosoConfig(model="ststnet", train=TrainConfig(epochs=3, batch_size=8, lr=5e-3, warmup_epochs=0), seed=5)
+CONFIG = LosoConfig(
+    model="ststnet", train=TrainConfig(epochs=3, batch_size=8, lr=5e-3, warmup_epochs=0), seed=5
+)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -37,8 +39,14 @@ def composite_like(size: int = 28) -> PreparedSet:
     flows[:, 0] += (labels.float() - 1.0)[:, None, None]
     flows[:, 2] = flows[:, 2].abs()
     half = size / 2
-    boxes = torch.tensor([[0, 0, half, half], [half, 0, size, half], [0, half, half, size], [half, half, size, size]],
-                         dtype=torch.float32).expand(len(rows), 4, 4).clone()
+    boxes = (
+        torch.tensor(
+            [[0, 0, half, half], [half, 0, size, half], [0, half, half, size], [half, half, size, size]],
+            dtype=torch.float32,
+        )
+        .expand(len(rows), 4, 4)
+        .clone()
+    )
     return PreparedSet(table=table, flows=flows, boxes=boxes, labels=labels)
 
 
@@ -61,8 +69,12 @@ def test_run_folder_contents(single_run: Path, data: PreparedSet) -> None:
     assert len(last) == len(data) and last["fold"].nunique() == 5
     assert (last["selected_epoch"] == 3).all() and not last["test_set_selected"].any()
     oracle = run.predictions["oracle"]
-    assert (oracle["selection_label"] == "oracle (test-set-selected)").all() and oracle["test_set_selected"].all()
-    assert pd.read_csv(single_run / "predictions.csv").equals(pd.read_csv(single_run / "predictions_last.csv"))
+    assert (oracle["selection_label"] == "oracle (test-set-selected)").all() and oracle[
+        "test_set_selected"
+    ].all()
+    assert pd.read_csv(single_run / "predictions.csv").equals(
+        pd.read_csv(single_run / "predictions_last.csv")
+    )
     assert run.metrics["subset"].tolist() == ["composite", "casme2", "samm", "smic"] * 2
     oracle_rows = run.metrics[run.metrics["selection"] == "oracle"]
     assert oracle_rows["selection_label"].str.contains("test-set-selected").all()
@@ -73,8 +85,13 @@ def test_run_folder_contents(single_run: Path, data: PreparedSet) -> None:
     assert run.manifest["n_folds"] == 5 and run.manifest["seed"] == 5 and "git_revision" in run.manifest
     assert run.config["data"]["subjects"][0] == "casme2/sub01"
     folds = sorted((single_run / "folds").iterdir())
-    assert [p.name for p in folds] == ["00_casme2_sub01", "01_casme2_sub02", "02_samm_006", "03_samm_007",
-                                       "04_smic_s1"]
+    assert [p.name for p in folds] == [
+        "00_casme2_sub01",
+        "01_casme2_sub02",
+        "02_samm_006",
+        "03_samm_007",
+        "04_smic_s1",
+    ]
     assert json.loads((folds[3] / "fold.json").read_text())["seed"] == 5 + 3
 
 
@@ -86,8 +103,12 @@ def test_checkpoint_is_weights_only_and_reproduces_predictions(single_run: Path,
     test = data.subset((data.table["dataset"] == "samm") & (data.table["subject"] == "006"))
     probs = evaluate(model, test, torch.device("cpu"), CONFIG.train).probs
     stored = load_run(single_run).predictions["last"].query("fold == 2")
-    torch.testing.assert_close(probs, torch.tensor(stored[["prob_negative", "prob_positive", "prob_surprise"]]
-                                                   .to_numpy(), dtype=torch.float32))
+    torch.testing.assert_close(
+        probs,
+        torch.tensor(
+            stored[["prob_negative", "prob_positive", "prob_surprise"]].to_numpy(), dtype=torch.float32
+        ),
+    )
 
 
 def test_shards_merge_to_the_single_run(tmp_path: Path, single_run: Path, data: PreparedSet) -> None:
@@ -105,8 +126,9 @@ def test_shards_merge_to_the_single_run(tmp_path: Path, single_run: Path, data: 
         assert pd.read_csv(out / name).equals(pd.read_csv(single_run / name)), name
 
 
-def test_crash_mid_fold_then_resume_equals_uninterrupted(tmp_path: Path, single_run: Path,
-                                                         data: PreparedSet) -> None:
+def test_crash_mid_fold_then_resume_equals_uninterrupted(
+    tmp_path: Path, single_run: Path, data: PreparedSet
+) -> None:
     out = tmp_path / "crashed"
 
     def crash(fold: int, record) -> None:
@@ -120,8 +142,15 @@ def test_crash_mid_fold_then_resume_equals_uninterrupted(tmp_path: Path, single_
     with pytest.raises(FileExistsError, match="--resume"):
         run_loso(data, CONFIG, out, device="cpu", data_source="random")
     seen: list[int] = []
-    run_loso(data, CONFIG, out, device="cpu", data_source="random", resume=True,
-             on_epoch=lambda fold, record: seen.append(fold))
+    run_loso(
+        data,
+        CONFIG,
+        out,
+        device="cpu",
+        data_source="random",
+        resume=True,
+        on_epoch=lambda fold, record: seen.append(fold),
+    )
     assert sorted(set(seen)) == [2, 3, 4]  # finished folds skipped
     for name in ("predictions_last.csv", "predictions_oracle.csv", "metrics.csv"):
         assert pd.read_csv(out / name).equals(pd.read_csv(single_run / name)), name
@@ -140,8 +169,13 @@ def test_resume_with_other_settings_is_refused(tmp_path: Path, single_run: Path,
 
 
 def test_val_selection_uses_training_subjects_only(tmp_path: Path, data: PreparedSet) -> None:
-    config = LosoConfig(model="emhnet_tiny", train=TrainConfig(epochs=2, batch_size=8), selection="val",
-                        val_subjects=2, seed=0)
+    config = LosoConfig(
+        model="emhnet_tiny",
+        train=TrainConfig(epochs=2, batch_size=8),
+        selection="val",
+        val_subjects=2,
+        seed=0,
+    )
     run_loso(data, config, tmp_path / "val", device="cpu", data_source="random")
     run = load_run(tmp_path / "val")
     assert sorted(run.predictions) == ["last", "oracle", "val"]

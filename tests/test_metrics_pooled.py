@@ -24,8 +24,12 @@ def htnet_predictions() -> pd.DataFrame:
 
 def test_reproduces_htnet_released_run(htnet_predictions: pd.DataFrame) -> None:
     table = metrics.breakdown(htnet_predictions).set_index("subset")
-    expected = {"composite": (0.8313, 0.8175), "smic": (0.7691, 0.7620),
-                "casme2": (0.9367, 0.9242), "samm": (0.7870, 0.7590)}
+    expected = {
+        "composite": (0.8313, 0.8175),
+        "smic": (0.7691, 0.7620),
+        "casme2": (0.9367, 0.9242),
+        "samm": (0.7870, 0.7590),
+    }
     for subset, (uf1, uar) in expected.items():
         assert round(table.loc[subset, "uf1"], 4) == uf1, subset
         assert round(table.loc[subset, "uar"], 4) == uar, subset

@@ -23,8 +23,18 @@ def _sample(batch: int = 2, size: int = 28) -> tuple[torch.Tensor, torch.Tensor]
     generator = torch.Generator().manual_seed(3)
     flows = torch.randn(batch, 3, size, size, generator=generator)  # [B, 3, H, W]
     flows[:, 2] = flows[:, 2].abs()
-    boxes = torch.tensor([[1.0, 2.0, 15.0, 16.0], [13.0, 2.0, 27.0, 16.0],
-                          [2.0, 13.0, 16.0, 27.0], [12.0, 13.0, 26.0, 27.0]]).expand(batch, 4, 4).clone()
+    boxes = (
+        torch.tensor(
+            [
+                [1.0, 2.0, 15.0, 16.0],
+                [13.0, 2.0, 27.0, 16.0],
+                [2.0, 13.0, 16.0, 27.0],
+                [12.0, 13.0, 26.0, 27.0],
+            ]
+        )
+        .expand(batch, 4, 4)
+        .clone()
+    )
     return flows, boxes
 
 

@@ -33,10 +33,22 @@ def random_set(n_subjects: int = 3, per_subject: int = 6, size: int = 28, seed: 
     flows[:, 0, :, : size // 2] += (labels.float() - 1.0)[:, None, None]
     flows[:, 2] = flows[:, 2].abs()
     half = size / 2
-    boxes = torch.tensor([[0, 0, half, half], [half, 0, size, half], [0, half, half, size], [half, half, size, size]],
-                         dtype=torch.float32).expand(n, 4, 4).clone()
-    table = pd.DataFrame({"dataset": ["casme2"] * n, "subject": [f"sub{i // per_subject:02d}" for i in range(n)],
-                          "clip": [f"clip{i:03d}" for i in range(n)], "label": labels.numpy()})
+    boxes = (
+        torch.tensor(
+            [[0, 0, half, half], [half, 0, size, half], [0, half, half, size], [half, half, size, size]],
+            dtype=torch.float32,
+        )
+        .expand(n, 4, 4)
+        .clone()
+    )
+    table = pd.DataFrame(
+        {
+            "dataset": ["casme2"] * n,
+            "subject": [f"sub{i // per_subject:02d}" for i in range(n)],
+            "clip": [f"clip{i:03d}" for i in range(n)],
+            "label": labels.numpy(),
+        }
+    )
     return PreparedSet(table=table, flows=flows, boxes=boxes, labels=labels)
 
 

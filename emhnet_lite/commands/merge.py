@@ -11,8 +11,11 @@ HELP = "merge a LOSO run folder's finished folds (after --shard runs) into predi
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="run folder written by `emhnet loso`")
-    parser.add_argument("--partial", action="store_true",
-                        help="merge even if some folds are missing (metrics.json then says partial: true)")
+    parser.add_argument(
+        "--partial",
+        action="store_true",
+        help="merge even if some folds are missing (metrics.json then says partial: true)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -31,7 +31,7 @@ REGION_MIRROR = _mirror_permutation()  # [1, 0, 3, 2] for (left_eye, right_eye, 
 
 
 def hflip(flows: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mirror flows [B, 3, H, W] left-right with u → −u; mirror boxes [B, 4, 4] and swap left/right regions."""
+    """Mirror flows [B, 3, H, W] left-right with u → −u; mirror boxes [B, 4, 4], swap left/right regions."""
     width = flows.shape[-1]
     flipped = torch.flip(flows, dims=[-1])  # [B, 3, H, W]
     flipped[:, U_CHANNEL] = -flipped[:, U_CHANNEL]
@@ -40,8 +40,13 @@ def hflip(flows: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch
     return flipped, mirrored[:, REGION_MIRROR]
 
 
-def augment_batch(flows: torch.Tensor, boxes: torch.Tensor, hflip_prob: float, amplitude_jitter: float,
-                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def augment_batch(
+    flows: torch.Tensor,
+    boxes: torch.Tensor,
+    hflip_prob: float,
+    amplitude_jitter: float,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Random per-sample flip (probability ``hflip_prob``) and flow scaling by U(1 − j, 1 + j).
 
     All randomness comes from ``generator`` (CPU), so a fold's augmentations are fixed by its seed.

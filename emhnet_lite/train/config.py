@@ -32,13 +32,19 @@ class TrainConfig:
     eval_batch_size: int = 256
 
     def __post_init__(self) -> None:
-        checks = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "class_weighting": CLASS_WEIGHTINGS,
-                  "amp": ("auto", "off")}
+        checks = {
+            "optimizer": OPTIMIZERS,
+            "schedule": SCHEDULES,
+            "class_weighting": CLASS_WEIGHTINGS,
+            "amp": ("auto", "off"),
+        }
         for name, allowed in checks.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r}; expected one of {allowed}")
         if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(f"TrainConfig: epochs ({self.epochs}) and batch_size ({self.batch_size}) must be ≥ 1")
+            raise ValueError(
+                f"TrainConfig: epochs ({self.epochs}) and batch_size ({self.batch_size}) must be ≥ 1"
+            )
         if not 0.0 <= self.hflip_prob <= 1.0:
             raise ValueError(f"TrainConfig.hflip_prob={self.hflip_prob} must be in [0, 1]")
         if not 0.0 <= self.amplitude_jitter < 1.0:
@@ -66,13 +72,26 @@ PRESETS: dict[str, TrainConfig] = {
     # measured on full-scale SynthME (6 probe folds): pooled test accuracy plateaus by epoch ~12 of a
     # 20-epoch run; 12 epochs with the cosine schedule keep the 68-fold LOSO within 15 min on 2 cores.
     "tiny": TrainConfig(epochs=12, warmup_epochs=1),
-    "paper": TrainConfig(epochs=800, batch_size=256, optimizer="adam", lr=5e-5, weight_decay=0.0,
-                         schedule="constant", warmup_epochs=0, amplitude_jitter=0.0, grad_clip=0.0),
+    "paper": TrainConfig(
+        epochs=800,
+        batch_size=256,
+        optimizer="adam",
+        lr=5e-5,
+        weight_decay=0.0,
+        schedule="constant",
+        warmup_epochs=0,
+        amplitude_jitter=0.0,
+        grad_clip=0.0,
+    ),
 }
 
 #: The default schedule of each model when none is named (models not listed use ``tiny``).
-MODEL_DEFAULT_PRESET: dict[str, str] = {"emhnet_tiny": "tiny", "ststnet": "tiny", "emhnet": "paper",
-                                        "htnet": "paper"}
+MODEL_DEFAULT_PRESET: dict[str, str] = {
+    "emhnet_tiny": "tiny",
+    "ststnet": "tiny",
+    "emhnet": "paper",
+    "htnet": "paper",
+}
 
 
 def get_preset(name: str, **overrides: Any) -> TrainConfig:

@@ -96,16 +96,27 @@ def model_fingerprint(factory: ModelFactory, config: LosoConfig) -> dict[str, An
     return {"parameters": sum(p.numel() for p in model.parameters()), "init_sha256": digest.hexdigest()[:16]}
 
 
-def resolved_config(config: LosoConfig, data: PreparedSet, data_source: str,
-                    model_factory: ModelFactory | None = None) -> dict[str, Any]:
+def resolved_config(
+    config: LosoConfig, data: PreparedSet, data_source: str, model_factory: ModelFactory | None = None
+) -> dict[str, Any]:
     """The JSON written to ``config.json`` (settings + data and model identity, no machine details)."""
-    return {"model": config.model, "model_overrides": config.model_overrides,
-            "model_fingerprint": model_fingerprint(model_factory or default_model_factory, config),
-            "train": config.train.as_dict(),
-            "selection": config.selection, "seed": config.seed, "val_subjects": config.val_subjects,
-            "data": {"source": data_source, "n_samples": len(data), "n_subjects": len(data.subjects),
-                     "subjects": data.subjects, "input_size": list(data.flows.shape[-2:]),
-                     "fingerprint": data_fingerprint(data)}}
+    return {
+        "model": config.model,
+        "model_overrides": config.model_overrides,
+        "model_fingerprint": model_fingerprint(model_factory or default_model_factory, config),
+        "train": config.train.as_dict(),
+        "selection": config.selection,
+        "seed": config.seed,
+        "val_subjects": config.val_subjects,
+        "data": {
+            "source": data_source,
+            "n_samples": len(data),
+            "n_subjects": len(data.subjects),
+            "subjects": data.subjects,
+            "input_size": list(data.flows.shape[-2:]),
+            "fingerprint": data_fingerprint(data),
+        },
+    }
 
 
 def _epoch_rows(record: EpochRecord, output: EvalOutput, test: PreparedSet) -> pd.DataFrame:
@@ -159,9 +170,17 @@ class _Selector:
             self.weights = state_dict_cpu(model)
 
 
-def run_fold(data: PreparedSet, fold: int, config: LosoConfig, fold_dir: Path, *, device: torch.device,
-             model_factory: ModelFactory, shard: str = "1/1",
-             on_epoch: Callable[[int, EpochRecord], None] | None = None) -> dict[str, Any]:
+def run_fold(
+    data: PreparedSet,
+    fold: int,
+    config: LosoConfig,
+    fold_dir: Path,
+    *,
+    device: torch.device,
+    model_factory: ModelFactory,
+    shard: str = "1/1",
+    on_epoch: Callable[[int, EpochRecord], None] | None = None,
+) -> dict[str, Any]:
     """Train and evaluate fold ``fold`` (test subject = ``data.subjects[fold]``) and write its folder."""
     started = time.perf_counter()
     subject_key = data.subjects[fold]
@@ -172,8 +191,10 @@ def run_fold(data: PreparedSet, fold: int, config: LosoConfig, fold_dir: Path, *
     val_subjects: list[str] = []
     if config.selection == "val":
         if config.val_subjects >= len(train_subjects):
-            raise ValueError(f"fold {fold}: val_subjects={config.val_subjects} but only "
-                             f"{len(train_subjects)} training subjects")
+            raise ValueError(
+                f"fold {fold}: val_subjects={config.val_subjects} but only "
+                f"{len(train_subjects)} training subjects"
+            )
         rng = np.random.default_rng(seed)
         val_subjects = sorted(rng.choice(train_subjects, size=config.val_subjects, replace=False).tolist())
     val_mask = np.isin(keys, val_subjects)
@@ -189,44 +210,94 @@ def run_fold(data: PreparedSet, fold: int, config: LosoConfig, fold_dir: Path, *
         selector(record, trained)
         test_out = record.evals["test"]
         epoch_frames.append(_epoch_rows(record, test_out, test))
-        row = {"fold": fold, "dataset": subject_key.split("/")[0], "subject": subject_key.split("/", 1)[1],
-               "epoch": record.epoch, "lr": record.lr, "train_loss": record.train_loss,
-               "train_acc": record.train_acc, "aux_loss": record.aux_loss, "val_loss": np.nan,
-               "val_acc": np.nan, "val_uf1": np.nan, "test_loss": test_out.loss,
-               "test_acc": accuracy(test_out, test.labels)}
+        row = {
+            "fold": fold,
+            "dataset": subject_key.split("/")[0],
+            "subject": subject_key.split("/", 1)[1],
+            "epoch": record.epoch,
+            "lr": record.lr,
+            "train_loss": record.train_loss,
+            "train_acc": record.train_acc,
+            "aux_loss": record.aux_loss,
+            "val_loss": np.nan,
+            "val_acc": np.nan,
+            "val_uf1": np.nan,
+            "test_loss": test_out.loss,
+            "test_acc": accuracy(test_out, test.labels),
+        }
         if val is not None:
             val_out = record.evals["val"]
-            row.update(val_loss=val_out.loss, val_acc=accuracy(val_out, val.labels),
-                       val_uf1=metrics.scores(val.labels.numpy(), val_out.predicted.numpy()).uf1)
+            row.update(
+                val_loss=val_out.loss,
+                val_acc=accuracy(val_out, val.labels),
+                val_uf1=metrics.scores(val.labels.numpy(), val_out.predicted.numpy()).uf1,
+            )
         history.append(row)
         if on_epoch is not None:
             on_epoch(fold, record)
 
     eval_sets = {"test": test} | ({"val": val} if val is not None else {})
-    train_model(model, train, config.train, seed=seed, device=device, eval_sets=eval_sets,
-                on_epoch=after_epoch, desc=f"fold {fold} {subject_key}")
+    train_model(
+        model,
+        train,
+        config.train,
+        seed=seed,
+        device=device,
+        eval_sets=eval_sets,
+        on_epoch=after_epoch,
+        desc=f"fold {fold} {subject_key}",
+    )
     fold_dir.mkdir(parents=True, exist_ok=True)
-    runfolder.save_checkpoint(fold_dir / "checkpoint.pt", selector.weights, epoch=selector.epoch[config.selection],
-                              selection=config.selection, model=config.model, fold=fold, subject=subject_key,
-                              test_set_selected=config.selection == "oracle")
+    runfolder.save_checkpoint(
+        fold_dir / "checkpoint.pt",
+        selector.weights,
+        epoch=selector.epoch[config.selection],
+        selection=config.selection,
+        model=config.model,
+        fold=fold,
+        subject=subject_key,
+        test_set_selected=config.selection == "oracle",
+    )
     runfolder.write_csv_atomic(fold_dir / "history.csv", pd.DataFrame(history))
     runfolder.write_csv_atomic(fold_dir / "test_epochs.csv", pd.concat(epoch_frames, ignore_index=True))
-    info = {"fold": fold, "dataset": subject_key.split("/")[0], "subject": subject_key.split("/", 1)[1],
-            "seed": seed, "n_train": len(train), "n_val": 0 if val is None else len(val), "n_test": len(test),
-            "val_subjects": val_subjects, "epochs": config.train.epochs,
-            "selected_epoch": {k: v for k, v in selector.epoch.items() if v is not None},
-            "primary_selection": config.selection, "wall_time_s": round(time.perf_counter() - started, 3),
-            "device": str(device), "torch_threads": torch.get_num_threads(), "shard": shard,
-            "host": platform.node(), "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    info = {
+        "fold": fold,
+        "dataset": subject_key.split("/")[0],
+        "subject": subject_key.split("/", 1)[1],
+        "seed": seed,
+        "n_train": len(train),
+        "n_val": 0 if val is None else len(val),
+        "n_test": len(test),
+        "val_subjects": val_subjects,
+        "epochs": config.train.epochs,
+        "selected_epoch": {k: v for k, v in selector.epoch.items() if v is not None},
+        "primary_selection": config.selection,
+        "wall_time_s": round(time.perf_counter() - started, 3),
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+        "shard": shard,
+        "host": platform.node(),
+        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     write_json_atomic(fold_dir / runfolder.FOLD_DONE, info)  # last: marks the fold finished
     return info
 
 
-def run_loso(data: PreparedSet, config: LosoConfig, out: str | Path, *, shard: tuple[int, int] = (1, 1),
-             resume: bool = False, device: str = "auto", data_source: str = "",
-             model_factory: ModelFactory | None = None, merge: bool = True, threads: int | None = None,
-             on_config_mismatch: str = "error",
-             on_epoch: Callable[[int, EpochRecord], None] | None = None) -> dict[str, Any] | None:
+def run_loso(
+    data: PreparedSet,
+    config: LosoConfig,
+    out: str | Path,
+    *,
+    shard: tuple[int, int] = (1, 1),
+    resume: bool = False,
+    device: str = "auto",
+    data_source: str = "",
+    model_factory: ModelFactory | None = None,
+    merge: bool = True,
+    threads: int | None = None,
+    on_config_mismatch: str = "error",
+    on_epoch: Callable[[int, EpochRecord], None] | None = None,
+) -> dict[str, Any] | None:
     """Run (this shard's share of) the LOSO folds into ``out`` and merge when the run is complete.
 
     Folds already finished in ``out`` are skipped when ``resume``; otherwise finding any is an error.
@@ -239,17 +310,37 @@ def run_loso(data: PreparedSet, config: LosoConfig, out: str | Path, *, shard: t
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _run_loso(data, config, out, shard=shard, resume=resume, device=device, data_source=data_source,
-                         model_factory=model_factory, merge=merge, on_epoch=on_epoch,
-                         on_config_mismatch=on_config_mismatch)
+        return _run_loso(
+            data,
+            config,
+            out,
+            shard=shard,
+            resume=resume,
+            device=device,
+            data_source=data_source,
+            model_factory=model_factory,
+            merge=merge,
+            on_epoch=on_epoch,
+            on_config_mismatch=on_config_mismatch,
+        )
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _run_loso(data: PreparedSet, config: LosoConfig, out: str | Path, *, shard: tuple[int, int], resume: bool,
-              device: str, data_source: str, model_factory: ModelFactory | None, merge: bool,
-              on_epoch: Callable[[int, EpochRecord], None] | None,
-              on_config_mismatch: str) -> dict[str, Any] | None:
+def _run_loso(
+    data: PreparedSet,
+    config: LosoConfig,
+    out: str | Path,
+    *,
+    shard: tuple[int, int],
+    resume: bool,
+    device: str,
+    data_source: str,
+    model_factory: ModelFactory | None,
+    merge: bool,
+    on_epoch: Callable[[int, EpochRecord], None] | None,
+    on_config_mismatch: str,
+) -> dict[str, Any] | None:
     """``run_loso`` without the thread handling."""
     started = time.perf_counter()
     out = Path(out)
@@ -258,21 +349,39 @@ def _run_loso(data: PreparedSet, config: LosoConfig, out: str | Path, *, shard: 
     subjects = data.subjects
     if len(subjects) < 2:
         raise ValueError(f"LOSO needs at least 2 subjects, got {len(subjects)}")
-    runfolder.write_or_check_config(out, resolved_config(config, data, data_source, factory), on_config_mismatch)
+    runfolder.write_or_check_config(
+        out, resolved_config(config, data, data_source, factory), on_config_mismatch
+    )
     k, n = shard
     mine = [fold for fold in range(len(subjects)) if fold % n == k - 1]
-    done = [fold for fold in mine if runfolder.fold_is_done(out / "folds" / runfolder.fold_dir_name(fold, subjects[fold]))]
+    done = [
+        fold
+        for fold in mine
+        if runfolder.fold_is_done(out / "folds" / runfolder.fold_dir_name(fold, subjects[fold]))
+    ]
     if done and not resume:
-        raise FileExistsError(f"{out}: {len(done)} fold(s) of this shard already finished; pass resume=True "
-                              "(--resume) to continue, or use a new output folder")
+        raise FileExistsError(
+            f"{out}: {len(done)} fold(s) of this shard already finished; pass resume=True "
+            "(--resume) to continue, or use a new output folder"
+        )
     todo = [fold for fold in mine if fold not in done]
     for fold in progress(todo, desc=f"LOSO {config.model} shard {k}/{n}"):
         fold_dir = out / "folds" / runfolder.fold_dir_name(fold, subjects[fold])
-        run_fold(data, fold, config, fold_dir, device=torch_device, model_factory=factory,
-                 shard=f"{k}/{n}", on_epoch=on_epoch)
+        run_fold(
+            data,
+            fold,
+            config,
+            fold_dir,
+            device=torch_device,
+            model_factory=factory,
+            shard=f"{k}/{n}",
+            on_epoch=on_epoch,
+        )
     if not merge:
         return None
-    all_done = all(runfolder.fold_is_done(out / "folds" / runfolder.fold_dir_name(i, s)) for i, s in enumerate(subjects))
+    all_done = all(
+        runfolder.fold_is_done(out / "folds" / runfolder.fold_dir_name(i, s)) for i, s in enumerate(subjects)
+    )
     if not all_done:
         return None
     elapsed = time.perf_counter() - started if n == 1 and todo else None  # only a process that trained
@@ -282,9 +391,14 @@ def _run_loso(data: PreparedSet, config: LosoConfig, out: str | Path, *, shard: 
 def config_from_json(path: str | Path) -> LosoConfig:
     """Rebuild the ``LosoConfig`` recorded in a run's ``config.json``."""
     values = json.loads(Path(path).read_text())
-    return LosoConfig(model=values["model"], train=TrainConfig.from_dict(values["train"]),
-                      selection=values["selection"], seed=values["seed"], val_subjects=values["val_subjects"],
-                      model_overrides=values["model_overrides"])
+    return LosoConfig(
+        model=values["model"],
+        train=TrainConfig.from_dict(values["train"]),
+        selection=values["selection"],
+        seed=values["seed"],
+        val_subjects=values["val_subjects"],
+        model_overrides=values["model_overrides"],
+    )
 
 
 __all__ = ["LosoConfig", "run_loso", "run_fold", "parse_shard", "data_fingerprint", "config_from_json"]

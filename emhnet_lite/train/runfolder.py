@@ -22,8 +22,11 @@ from emhnet_lite.utils import atomic_path, write_json_atomic
 
 PROB_COLUMNS = [f"prob_{name}" for name in CLASS_NAMES]
 GATE_COLUMNS = [f"gate_{name}" for name in REGION_NAMES]
-SELECTION_LABELS = {"last": "last epoch", "val": "validation-selected epoch",
-                    "oracle": "oracle (test-set-selected)"}
+SELECTION_LABELS = {
+    "last": "last epoch",
+    "val": "validation-selected epoch",
+    "oracle": "oracle (test-set-selected)",
+}
 FOLD_DONE = "fold.json"
 
 
@@ -66,7 +69,9 @@ def fold_is_done(fold_dir: str | os.PathLike) -> bool:
     return (Path(fold_dir) / FOLD_DONE).exists()
 
 
-def write_or_check_config(run_dir: str | os.PathLike, config: dict[str, Any], on_mismatch: str = "error") -> None:
+def write_or_check_config(
+    run_dir: str | os.PathLike, config: dict[str, Any], on_mismatch: str = "error"
+) -> None:
     """Write ``config.json``, or verify that an existing one (resume, other shards) is identical.
 
     On a mismatch, ``on_mismatch="error"`` raises naming the differing keys; ``"archive"`` renames the stale
@@ -80,12 +85,19 @@ def write_or_check_config(run_dir: str | os.PathLike, config: dict[str, Any], on
             return
         diff = sorted(k for k in set(existing) | set(normalised) if existing.get(k) != normalised.get(k))
         if on_mismatch != "archive":
-            raise ValueError(f"{path}: run folder holds a different config (differs in {diff}); "
-                             "use a new --out folder or the same settings and data")
-        stale = Path(run_dir).with_name(f"{Path(run_dir).name}.stale-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}")
+            raise ValueError(
+                f"{path}: run folder holds a different config (differs in {diff}); "
+                "use a new --out folder or the same settings and data"
+            )
+        stale = Path(run_dir).with_name(
+            f"{Path(run_dir).name}.stale-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+        )
         os.replace(run_dir, stale)
-        warnings.warn(f"{run_dir} held a run with other settings or data (differs in {diff}); "
-                      f"moved it to {stale} and starting a fresh run", stacklevel=2)
+        warnings.warn(
+            f"{run_dir} held a run with other settings or data (differs in {diff}); "
+            f"moved it to {stale} and starting a fresh run",
+            stacklevel=2,
+        )
     write_json_atomic(path, normalised)
 
 
@@ -93,10 +105,17 @@ def git_revision(repo: str | os.PathLike | None = None) -> tuple[str, bool | Non
     """(commit hash, dirty?) of the package's git work tree, or ("unknown", None) outside git."""
     cwd = Path(repo) if repo else Path(__file__).resolve().parents[2]
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                             check=True, timeout=10).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                                capture_output=True, text=True, check=True, timeout=10).stdout
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout
         return rev, bool(status.strip())
     except (OSError, subprocess.SubprocessError):
         return "unknown", None
@@ -105,10 +124,18 @@ def git_revision(repo: str | os.PathLike | None = None) -> tuple[str, bool | Non
 def environment_info(device: torch.device) -> dict[str, Any]:
     """Versions and hardware for the manifest."""
     cuda_name = torch.cuda.get_device_name(device) if device.type == "cuda" else None
-    return {"package_version": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "numpy": np.__version__, "pandas": pd.__version__, "platform": platform.platform(),
-            "host": platform.node(), "device": str(device), "cuda_device": cuda_name,
-            "torch_threads": torch.get_num_threads()}
+    return {
+        "package_version": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "platform": platform.platform(),
+        "host": platform.node(),
+        "device": str(device),
+        "cuda_device": cuda_name,
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def _selection_rows(fold_dirs: list[Path], selection: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -125,14 +152,20 @@ def _selection_rows(fold_dirs: list[Path], selection: str) -> tuple[pd.DataFrame
             raise ValueError(f"{fold_dir / 'test_epochs.csv'}: no rows for epoch {epoch} ({selection})")
         parts.append(chosen.assign(fold=info["fold"], selected_epoch=epoch))
     rows = pd.concat(parts, ignore_index=True)
-    rows = rows.assign(selection=selection, selection_label=selection_label(selection),
-                       test_set_selected=selection == "oracle")
+    rows = rows.assign(
+        selection=selection,
+        selection_label=selection_label(selection),
+        test_set_selected=selection == "oracle",
+    )
     id_columns = ["dataset", "subject", "clip", "fold", "true", "predicted"]
     tail = ["selected_epoch", "selection", "selection_label", "test_set_selected"]
     predictions = rows[id_columns + PROB_COLUMNS + tail]
     extra = [c for c in rows.columns if c.startswith(("gate_", "scale_"))]
-    gates = rows[id_columns + ["selected_epoch", "selection", "selection_label", "test_set_selected"] + extra] \
-        if extra else pd.DataFrame()
+    gates = (
+        rows[id_columns + ["selected_epoch", "selection", "selection_label", "test_set_selected"] + extra]
+        if extra
+        else pd.DataFrame()
+    )
     return predictions, gates
 
 
@@ -142,8 +175,9 @@ def finished_folds(run_dir: str | os.PathLike) -> list[Path]:
     return sorted(p for p in folds.glob("*") if p.is_dir() and fold_is_done(p)) if folds.exists() else []
 
 
-def merge_run(run_dir: str | os.PathLike, allow_partial: bool = False,
-              process_wall_time_s: float | None = None) -> dict[str, Any]:
+def merge_run(
+    run_dir: str | os.PathLike, allow_partial: bool = False, process_wall_time_s: float | None = None
+) -> dict[str, Any]:
     """Build the top-level tables (predictions, metrics, history, gates, manifest) from ``folds/``.
 
     A pure function of the fold folders, so merged shards equal a single-process run. Missing folds are
@@ -155,8 +189,10 @@ def merge_run(run_dir: str | os.PathLike, allow_partial: bool = False,
     expected = [fold_dir_name(i, key) for i, key in enumerate(config["data"]["subjects"])]
     missing = sorted(set(expected) - {p.name for p in fold_dirs})
     if missing and not allow_partial:
-        raise FileNotFoundError(f"{run_dir}: {len(missing)} of {len(expected)} folds not finished "
-                                f"(e.g. {missing[:3]}); run the missing shards or resume first")
+        raise FileNotFoundError(
+            f"{run_dir}: {len(missing)} of {len(expected)} folds not finished "
+            f"(e.g. {missing[:3]}); run the missing shards or resume first"
+        )
     if not fold_dirs:
         raise FileNotFoundError(f"{run_dir}: no finished folds to merge")
     primary = config["selection"]
@@ -174,12 +210,22 @@ def merge_run(run_dir: str | os.PathLike, allow_partial: bool = False,
         subsets = {}
         for name, part in [("composite", predictions)] + list(predictions.groupby("dataset", sort=False)):
             result = metrics.scores(part["true"].to_numpy(), part["predicted"].to_numpy())
-            subsets[str(name)] = {**result.as_dict(),
-                                  "n_subjects": int((part["dataset"] + "/" + part["subject"]).nunique())}
-        summary["selections"][selection] = {"selection_label": selection_label(selection),
-                                            "test_set_selected": selection == "oracle", "subsets": subsets}
-        metric_rows.append(table.assign(selection=selection, selection_label=selection_label(selection),
-                                        test_set_selected=selection == "oracle"))
+            subsets[str(name)] = {
+                **result.as_dict(),
+                "n_subjects": int((part["dataset"] + "/" + part["subject"]).nunique()),
+            }
+        summary["selections"][selection] = {
+            "selection_label": selection_label(selection),
+            "test_set_selected": selection == "oracle",
+            "subsets": subsets,
+        }
+        metric_rows.append(
+            table.assign(
+                selection=selection,
+                selection_label=selection_label(selection),
+                test_set_selected=selection == "oracle",
+            )
+        )
     metric_table = pd.concat(metric_rows, ignore_index=True)
     lead = ["selection", "selection_label", "test_set_selected", "subset"]
     metric_table = metric_table[lead + [c for c in metric_table.columns if c not in lead]]
@@ -191,27 +237,44 @@ def merge_run(run_dir: str | os.PathLike, allow_partial: bool = False,
     return summary
 
 
-def _write_manifest(run_dir: Path, config: dict[str, Any], fold_dirs: list[Path],
-                    process_wall_time_s: float | None) -> None:
+def _write_manifest(
+    run_dir: Path, config: dict[str, Any], fold_dirs: list[Path], process_wall_time_s: float | None
+) -> None:
     """``manifest.json``: versions, device, seed, git revision, fold and process wall times."""
     infos = [json.loads((p / FOLD_DONE).read_text()) for p in fold_dirs]
-    previous = json.loads((run_dir / "manifest.json").read_text()) if (run_dir / "manifest.json").exists() else {}
+    previous = (
+        json.loads((run_dir / "manifest.json").read_text()) if (run_dir / "manifest.json").exists() else {}
+    )
     processes: dict[str, dict[str, Any]] = {}
     for info in infos:
         key = f"{info['shard']}@{info['host']}"
-        entry = processes.setdefault(key, {"shard": info["shard"], "host": info["host"], "device": info["device"],
-                                           "torch_threads": info["torch_threads"], "folds": 0,
-                                           "folds_wall_time_s": 0.0})
+        entry = processes.setdefault(
+            key,
+            {
+                "shard": info["shard"],
+                "host": info["host"],
+                "device": info["device"],
+                "torch_threads": info["torch_threads"],
+                "folds": 0,
+                "folds_wall_time_s": 0.0,
+            },
+        )
         entry["folds"] += 1
         entry["folds_wall_time_s"] = round(entry["folds_wall_time_s"] + info["wall_time_s"], 3)
     rev, dirty = git_revision()
-    manifest = {**environment_info(torch.device(infos[0]["device"])), "seed": config["seed"],
-                "git_revision": rev, "git_dirty": dirty, "model": config["model"],
-                "created_utc": previous.get("created_utc", infos[0].get("finished_utc")),
-                "merged_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "n_folds": len(infos),
-                "folds_wall_time_s": round(sum(i["wall_time_s"] for i in infos), 3),
-                "fold_wall_time_s": [round(i["wall_time_s"], 3) for i in infos],
-                "processes": sorted(processes.values(), key=lambda e: str(e["shard"]))}
+    manifest = {
+        **environment_info(torch.device(infos[0]["device"])),
+        "seed": config["seed"],
+        "git_revision": rev,
+        "git_dirty": dirty,
+        "model": config["model"],
+        "created_utc": previous.get("created_utc", infos[0].get("finished_utc")),
+        "merged_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "n_folds": len(infos),
+        "folds_wall_time_s": round(sum(i["wall_time_s"] for i in infos), 3),
+        "fold_wall_time_s": [round(i["wall_time_s"], 3) for i in infos],
+        "processes": sorted(processes.values(), key=lambda e: str(e["shard"])),
+    }
     manifest["device"] = infos[0]["device"]
     if process_wall_time_s is not None:
         manifest["run_wall_time_s"] = round(process_wall_time_s, 3)
@@ -244,12 +307,21 @@ def load_run(run_dir: str | os.PathLike) -> RunResults:
     needed = ["config.json", "manifest.json", "metrics.csv", "metrics.json", "history.csv"]
     missing = [name for name in needed if not (run_dir / name).exists()]
     if missing:
-        raise FileNotFoundError(f"{run_dir}: not a merged run folder (missing {missing}); "
-                                f"run `emhnet merge {run_dir}` after all shards finished")
-    predictions = {p.stem.removeprefix("predictions_"): read_csv(p) for p in sorted(run_dir.glob("predictions_*.csv"))}
+        raise FileNotFoundError(
+            f"{run_dir}: not a merged run folder (missing {missing}); "
+            f"run `emhnet merge {run_dir}` after all shards finished"
+        )
+    predictions = {
+        p.stem.removeprefix("predictions_"): read_csv(p) for p in sorted(run_dir.glob("predictions_*.csv"))
+    }
     gates = {p.stem.removeprefix("gates_"): read_csv(p) for p in sorted(run_dir.glob("gates_*.csv"))}
-    return RunResults(path=run_dir, config=json.loads((run_dir / "config.json").read_text()),
-                      manifest=json.loads((run_dir / "manifest.json").read_text()),
-                      metrics=read_csv(run_dir / "metrics.csv"),
-                      metrics_json=json.loads((run_dir / "metrics.json").read_text()),
-                      predictions=predictions, history=read_csv(run_dir / "history.csv"), gates=gates)
+    return RunResults(
+        path=run_dir,
+        config=json.loads((run_dir / "config.json").read_text()),
+        manifest=json.loads((run_dir / "manifest.json").read_text()),
+        metrics=read_csv(run_dir / "metrics.csv"),
+        metrics_json=json.loads((run_dir / "metrics.json").read_text()),
+        predictions=predictions,
+        history=read_csv(run_dir / "history.csv"),
+        gates=gates,
+    )

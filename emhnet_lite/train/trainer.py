@@ -105,9 +105,9 @@ def evaluate(model: nn.Module, data: PreparedSet, device: torch.device, config: 
     model.eval()
     probs, regions, scales, loss_sum = [], [], [], 0.0
     for start in range(0, len(data), config.eval_batch_size):
-        flows = data.flows[start:start + config.eval_batch_size].to(device)  # [b, 3, H, W]
-        boxes = data.boxes[start:start + config.eval_batch_size].to(device)  # [b, 4, 4]
-        labels = data.labels[start:start + config.eval_batch_size].to(device)  # [b]
+        flows = data.flows[start : start + config.eval_batch_size].to(device)  # [b, 3, H, W]
+        boxes = data.boxes[start : start + config.eval_batch_size].to(device)  # [b, 4, 4]
+        labels = data.labels[start : start + config.eval_batch_size].to(device)  # [b]
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp(config, device)):
             logits, aux = forward_with_aux(model, flows, boxes)
         logits = logits.float()  # [b, 3]
@@ -119,15 +119,25 @@ def evaluate(model: nn.Module, data: PreparedSet, device: torch.device, config: 
             scales.append(aux["scale_weights"].float().cpu())
     if not probs:
         raise ValueError("evaluate: empty evaluation set")
-    return EvalOutput(probs=torch.cat(probs), loss=loss_sum / len(data),
-                      region_weights=torch.cat(regions) if regions else None,
-                      scale_weights=torch.cat(scales) if scales else None)
+    return EvalOutput(
+        probs=torch.cat(probs),
+        loss=loss_sum / len(data),
+        region_weights=torch.cat(regions) if regions else None,
+        scale_weights=torch.cat(scales) if scales else None,
+    )
 
 
-def train_model(model: nn.Module, train_set: PreparedSet, config: TrainConfig, *, seed: int,
-                device: torch.device, eval_sets: dict[str, PreparedSet] | None = None,
-                on_epoch: Callable[[EpochRecord, nn.Module], None] | None = None,
-                desc: str = "train") -> list[EpochRecord]:
+def train_model(
+    model: nn.Module,
+    train_set: PreparedSet,
+    config: TrainConfig,
+    *,
+    seed: int,
+    device: torch.device,
+    eval_sets: dict[str, PreparedSet] | None = None,
+    on_epoch: Callable[[EpochRecord, nn.Module], None] | None = None,
+    desc: str = "train",
+) -> list[EpochRecord]:
     """Train ``model`` in place for ``config.epochs`` epochs; evaluate ``eval_sets`` after every epoch.
 
     Shuffling and augmentation draw from one CPU generator seeded with ``seed`` (model init and dropout
@@ -143,8 +153,9 @@ def train_model(model: nn.Module, train_set: PreparedSet, config: TrainConfig, *
     amp = use_amp(config, device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
     weights = class_weights(train_set.labels, config.class_weighting)
-    criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device),
-                                    label_smoothing=config.label_smoothing)
+    criterion = nn.CrossEntropyLoss(
+        weight=None if weights is None else weights.to(device), label_smoothing=config.label_smoothing
+    )
     records: list[EpochRecord] = []
     n = len(train_set)
     with deterministic_cpu(device):
@@ -156,9 +167,14 @@ def train_model(model: nn.Module, train_set: PreparedSet, config: TrainConfig, *
                 order = order[:-1]
             loss_sum, aux_sum, correct, seen = 0.0, 0.0, 0, 0
             for start in range(0, len(order), config.batch_size):
-                index = order[start:start + config.batch_size]
-                flows, boxes = augment_batch(train_set.flows[index], train_set.boxes[index], config.hflip_prob,
-                                             config.amplitude_jitter, generator)
+                index = order[start : start + config.batch_size]
+                flows, boxes = augment_batch(
+                    train_set.flows[index],
+                    train_set.boxes[index],
+                    config.hflip_prob,
+                    config.amplitude_jitter,
+                    generator,
+                )
                 flows, boxes = flows.to(device), boxes.to(device)  # [b, 3, H, W], [b, 4, 4]
                 labels = train_set.labels[index].to(device)  # [b]
                 with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
@@ -180,8 +196,13 @@ def train_model(model: nn.Module, train_set: PreparedSet, config: TrainConfig, *
                 correct += int((logits.detach().argmax(dim=1) == labels).sum())
                 seen += batch
             scheduler.step()
-            record = EpochRecord(epoch=epoch_index + 1, lr=lr, train_loss=loss_sum / seen,
-                                 train_acc=correct / seen, aux_loss=aux_sum / seen)
+            record = EpochRecord(
+                epoch=epoch_index + 1,
+                lr=lr,
+                train_loss=loss_sum / seen,
+                train_acc=correct / seen,
+                aux_loss=aux_sum / seen,
+            )
             for name, data in (eval_sets or {}).items():
                 record.evals[name] = evaluate(model, data, device, config)
             records.append(record)
@@ -198,4 +219,3 @@ def accuracy(output: EvalOutput, labels: torch.Tensor) -> float:
 def state_dict_cpu(model: nn.Module) -> dict[str, torch.Tensor]:
     """A detached CPU copy of the model's weights (safe to keep while training continues)."""
     return {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
-
