@@ -36,7 +36,14 @@ MODELS = {
         {"dim": 32, "heads": 2, "block_repeats": (1, 1, 2)},
         "HTNet-shaped, reduced: widths 32/64/128, depths 1/1/2 (published: 256/512/1024, 2/2/10)",
     ),
+    "emhnet_tiny_val": (
+        "emhnet_tiny",
+        {},
+        "EMHNet-tiny, epoch chosen on 4 validation subjects drawn from each fold's training subjects",
+    ),
 }
+#: runs whose primary selection is not ``last`` (the runner always records last and oracle too)
+SELECT = {"emhnet_tiny_val": "val"}
 
 
 def run_model(name: str, args: argparse.Namespace) -> dict:
@@ -54,6 +61,8 @@ def run_model(name: str, args: argparse.Namespace) -> dict:
         str(args.scale),
         "--model",
         model,
+        "--select",
+        SELECT.get(name, "last"),
         "--preset",
         args.preset,
         "--out",
