@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +23,13 @@ def test_atomic_write_keeps_old_file_when_the_writer_fails(tmp_path):
             raise RuntimeError("killed mid-write")
     assert target.read_text().strip().startswith("{") and '"uf1": 0.5' in target.read_text()
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"], "no temporary file is left behind"
+
+
+def test_atomic_write_gives_the_umask_mode(tmp_path):
+    target = write_json_atomic(tmp_path / "config.json", {"seed": 0})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (target.stat().st_mode & 0o777) == (0o666 & ~umask)
 
 
 def test_seed_everything_is_repeatable():
