@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.emhnet-installed
 
-.PHONY: setup reproduce test unit nbval lint refresh student clean-runs
+.PHONY: setup reproduce test unit nbval lint refresh student bench clean-runs
 
 setup: $(STAMP)
 
@@ -41,6 +41,13 @@ refresh: setup
 # Regenerate the student copies in notebooks/student/ from the solution chapters (see docs/teachers.md)
 student: setup
 	$(BIN)/emhnet student
+
+# Speed and size benchmarks (minutes on 2 cores; not part of the tests): ratios are measured in one run
+bench: setup
+	$(BIN)/python benchmarks/bench_synth.py
+	$(BIN)/python benchmarks/bench_preprocess.py
+	$(BIN)/python benchmarks/bench_models.py --out runs/bench_models.json
+	$(BIN)/python benchmarks/bench_loso.py --baselines --profile
 
 clean-runs:
 	rm -rf runs
