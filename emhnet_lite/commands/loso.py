@@ -72,6 +72,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-merge", action="store_true", help="do not merge at the end (shards)")
 
 
+def cache_source(folder: Path) -> str:
+    """The run's data-source name: SynthME caches say so explicitly (figures label them synthetic)."""
+    from emhnet_lite.preprocess.cache import is_synthetic_cache
+
+    synthetic = is_synthetic_cache(folder)
+    if synthetic is None:
+        return f"cache:{folder.name} (provenance unknown)"
+    return f"synthme-cache:{folder.name}" if synthetic else f"cache:{folder.name}"
+
+
 def load_data(data: Path, synthme_scale: float | None):
     """(PreparedSet, source description) from a cache folder, a cache root or a SynthME data root."""
     from emhnet_lite.preprocess import load_prepared, load_teaching_set
@@ -79,10 +89,10 @@ def load_data(data: Path, synthme_scale: float | None):
     if synthme_scale is not None:
         return load_teaching_set(data, scale=synthme_scale), f"synthme(scale={synthme_scale})"
     if (data / "manifest.csv").exists():
-        return load_prepared(data), f"cache:{data.name}"
+        return load_prepared(data), cache_source(data)
     candidates = sorted(p for p in data.glob("*/manifest.csv")) if data.is_dir() else []
     if len(candidates) == 1:
-        return load_prepared(candidates[0].parent), f"cache:{candidates[0].parent.name}"
+        return load_prepared(candidates[0].parent), cache_source(candidates[0].parent)
     found = ", ".join(str(p.parent.name) for p in candidates) or "none"
     raise FileNotFoundError(
         f"--data {data}: not a prepared cache folder (no manifest.csv); cache folders "

@@ -55,7 +55,8 @@ class RunTables:
     @property
     def comparable(self) -> bool:
         """Only a run whose data source is named and is not SynthME may sit beside published numbers."""
-        return not self.synthetic and bool(str(self.config.get("data", {}).get("source", "")).strip())
+        source = str(self.config.get("data", {}).get("source", "")).strip()
+        return not self.synthetic and bool(source) and "provenance unknown" not in source
 
     @property
     def data_label(self) -> str:

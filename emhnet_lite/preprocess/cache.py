@@ -142,10 +142,32 @@ def prepare_dataset(table: pd.DataFrame, config: PreprocessConfig | None = None,
     manifest = pd.DataFrame(entries).reindex(columns=MANIFEST_COLUMNS)
     with atomic_path(folder / "manifest.csv") as tmp:
         manifest.to_csv(tmp, index=False)
+    write_json_atomic(folder / "source.json", data_provenance(table))
     failed = manifest[manifest["status"] == "error"]
     if strict and len(failed):
         raise ValueError(f"{len(failed)} samples failed to prepare; first: {failed.iloc[0]['error']}")
     return _assemble(folder, manifest, table)
+
+
+def data_provenance(table: pd.DataFrame) -> dict:
+    """Whether the clips come from SynthME (a ``synthme.json`` above their frames) — recorded with the cache so
+    that runs on it are labelled synthetic explicitly, never by a folder name."""
+    synthetic_datasets, real_datasets = set(), set()
+    for dataset, frame_dir in zip(table["dataset"], table.get("frame_dir", [None] * len(table)), strict=True):
+        if frame_dir is None or pd.isna(frame_dir):
+            continue
+        is_synthetic = any((parent / "synthme.json").exists() for parent in Path(frame_dir).parents)
+        (synthetic_datasets if is_synthetic else real_datasets).add(str(dataset))
+    return {"synthetic": bool(synthetic_datasets) and not real_datasets,
+            "synthetic_datasets": sorted(synthetic_datasets), "real_datasets": sorted(real_datasets)}
+
+
+def is_synthetic_cache(folder: str | os.PathLike) -> bool | None:
+    """``True``/``False`` from a cache folder's ``source.json``; ``None`` when the cache predates it."""
+    record = Path(folder) / "source.json"
+    if not record.exists():
+        return None
+    return bool(json.loads(record.read_text())["synthetic"])
 
 
 def load_prepared(folder: str | os.PathLike, table: pd.DataFrame | None = None) -> PreparedSet:
