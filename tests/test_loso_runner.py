@@ -19,13 +19,7 @@ CONFIG = LosoConfig(
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: faster on a loaded machine and independent of the core count (restored after)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def composite_like(size: int = 28) -> PreparedSet:

@@ -9,14 +9,7 @@ from emhnet_lite.model import HTNET_PARAMETERS, STSTNET_PUBLISHED_PARAMETERS, bu
 from emhnet_lite.model.htnet import ConvAttention, htnet_mosaic
 from emhnet_lite.model.regions import canonical_boxes
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models run fastest single-threaded on a shared CPU; restore torch's setting afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

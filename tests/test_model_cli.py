@@ -5,19 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from emhnet_lite.cli import main
 from emhnet_lite.model.benchmark import cost_table, format_table
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models run fastest single-threaded on a shared CPU; restore torch's setting afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_models_command_prints_table_and_json(tmp_path, capsys):

@@ -8,14 +8,7 @@ import torch
 from emhnet_lite.constants import NUM_CLASSES, REGION_NAMES
 from emhnet_lite.model import EMHNetConfig, build_model, canonical_boxes, count_flops, count_parameters
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models run fastest single-threaded on a shared CPU; restore torch's setting afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _model(name: str = "emhnet_tiny", seed: int = 0, **overrides):

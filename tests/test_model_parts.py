@@ -19,14 +19,7 @@ from emhnet_lite.model.partition import (
 )
 from emhnet_lite.model.regions import canonical_boxes, crop_regions
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models run fastest single-threaded on a shared CPU; restore torch's setting afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_integer_boxes_crop_exact_pixels():

@@ -9,14 +9,7 @@ from emhnet_lite.constants import REGION_NAMES
 from emhnet_lite.model import crop_regions
 from emhnet_lite.train.augment import REGION_MIRROR, augment_batch, hflip
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: faster on a loaded machine and independent of the core count (restored after)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _sample(batch: int = 2, size: int = 28) -> tuple[torch.Tensor, torch.Tensor]:

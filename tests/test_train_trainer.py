@@ -15,13 +15,7 @@ from emhnet_lite.train.trainer import class_weights, lr_factor, state_dict_cpu
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: faster on a loaded machine and independent of the core count (restored after)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def random_set(n_subjects: int = 3, per_subject: int = 6, size: int = 28, seed: int = 0) -> PreparedSet:

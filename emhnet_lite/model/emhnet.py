@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from emhnet_lite.model.base import FlowClassifier
 from emhnet_lite.model.config import EMHNetConfig
 from emhnet_lite.model.expert import RegionExperts
 from emhnet_lite.model.hmoe import HMoEGate
@@ -14,7 +15,7 @@ from emhnet_lite.model.partition import MultiScaleTokenizer, ScaleRouter
 from emhnet_lite.model.regions import check_boxes, crop_regions
 
 
-class EMHNet(nn.Module):
+class EMHNet(FlowClassifier):
     """``forward(flow [B, 3, H, W], boxes [B, 4, 4] | None, return_aux)`` → logits [B, C] (, aux)."""
 
     def __init__(self, config: EMHNetConfig) -> None:
@@ -76,15 +77,3 @@ class EMHNet(nn.Module):
             "boxes": boxes,
         }
         return features, aux
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        """Pooled features [B, D] → logits [B, C]."""
-        return self.head(features)
-
-    def forward(self, flow: torch.Tensor, boxes: torch.Tensor | None = None,
-                return_aux: bool = False) -> torch.Tensor | tuple[torch.Tensor, dict]:
-        """Logits [B, C], or (logits, aux) with region/scale weights, attention maps and aux_loss."""
-        if not return_aux:
-            return self.forward_head(self.forward_features(flow, boxes))
-        features, aux = self.forward_features(flow, boxes, return_aux=True)
-        return self.forward_head(features), aux

@@ -11,6 +11,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from emhnet_lite.model.base import FlowClassifier
 from emhnet_lite.model.config import HTNetConfig
 from emhnet_lite.model.regions import check_boxes, crop_regions
 
@@ -116,7 +117,7 @@ def htnet_mosaic(flow: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     return torch.cat([top, bottom], dim=-2)  # [B, 3, H, W]
 
 
-class HTNet(nn.Module):
+class HTNet(FlowClassifier):
     """NesT with HTNet's configuration; ``forward(flow, boxes=None, return_aux=False)``."""
 
     def __init__(self, config: HTNetConfig) -> None:
@@ -165,15 +166,3 @@ class HTNet(nn.Module):
         attention = [m.last_attention for m in self.modules() if isinstance(m, ConvAttention)]  # [B*blocks, h, n, n]
         return features, {"aux_loss": features.new_zeros(()), "mosaic": mosaic,
                           "tokens_per_block": tokens_per_block, "attention": {"blocks": attention}}
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        """Pooled features [B, 1024] → logits [B, C]."""
-        return self.head(features)
-
-    def forward(self, flow: torch.Tensor, boxes: torch.Tensor | None = None,
-                return_aux: bool = False) -> torch.Tensor | tuple[torch.Tensor, dict]:
-        """Logits [B, C], or (logits, aux) with ``mosaic``, ``tokens_per_block`` and a zero ``aux_loss``."""
-        if not return_aux:
-            return self.forward_head(self.forward_features(flow, boxes))
-        features, aux = self.forward_features(flow, boxes, return_aux=True)
-        return self.forward_head(features), aux

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from emhnet_lite.model.base import FlowClassifier
 from emhnet_lite.model.config import STSTNetConfig
 
 
@@ -17,7 +18,7 @@ def pooled_side(image_size: int) -> int:
     return after_max // 2
 
 
-class STSTNet(nn.Module):
+class STSTNet(FlowClassifier):
     """Streams: conv 3x3 (pad 1) → ReLU → BatchNorm → max-pool 3x3/3 pad 1; concat → avg-pool 2 → dense."""
 
     def __init__(self, config: STSTNetConfig) -> None:
@@ -42,15 +43,3 @@ class STSTNet(nn.Module):
         maps = torch.cat([stream(flow) for stream in self.streams], dim=1)  # [B, 16, h', w']
         features = self.pool(maps).flatten(1)  # [B, 16 * side^2]
         return (features, {"aux_loss": features.new_zeros(())}) if return_aux else features
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        """Flattened features → logits [B, C]."""
-        return self.head(features)
-
-    def forward(self, flow: torch.Tensor, boxes: torch.Tensor | None = None,
-                return_aux: bool = False) -> torch.Tensor | tuple[torch.Tensor, dict]:
-        """Logits [B, C], or (logits, aux) with a zero ``aux_loss``."""
-        if not return_aux:
-            return self.forward_head(self.forward_features(flow, boxes))
-        features, aux = self.forward_features(flow, boxes, return_aux=True)
-        return self.forward_head(features), aux
