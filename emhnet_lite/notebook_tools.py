@@ -10,9 +10,10 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nbformat
+if TYPE_CHECKING:  # nbformat costs ~1 s to import; the CLI imports this module to build --help
+    import nbformat
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -71,6 +72,8 @@ def execute_notebook(
         else:
             os.environ["EMHNET_BATCH"] = env_before
     if strip:
+        import nbformat
+
         nb = nbformat.read(output, as_version=4)
         nbformat.write(strip_volatile_metadata(nb), output)
     return output
