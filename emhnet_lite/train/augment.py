@@ -40,6 +40,41 @@ def hflip(flows: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch
     return flipped, mirrored[:, REGION_MIRROR]
 
 
+def augment_draws(batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The random numbers one batch's augmentation uses: flip and scale draws, each U(0, 1) [batch].
+
+    Both are always drawn, in this order, so a fold's stream of draws depends only on its seed and batch
+    sizes (the fold-vectorized trainer replays exactly these draws per fold).
+    """
+    flip_draw = torch.rand(batch, generator=generator)  # [B]
+    scale_draw = torch.rand(batch, generator=generator)  # [B]
+    return flip_draw, scale_draw
+
+
+def apply_augmentation(
+    flows: torch.Tensor,
+    boxes: torch.Tensor,
+    flip_draw: torch.Tensor,
+    scale_draw: torch.Tensor,
+    hflip_prob: float,
+    amplitude_jitter: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flip the samples whose ``flip_draw < hflip_prob`` and scale every flow by U(1 − j, 1 + j).
+
+    flows [B, 3, H, W], boxes [B, 4, 4], draws [B] (from ``augment_draws``). Per-sample and elementwise, so
+    augmenting several folds' batches concatenated gives the same numbers as augmenting each alone.
+    """
+    out_flows, out_boxes = flows.clone(), boxes.clone()
+    flip_mask = (flip_draw < hflip_prob).to(flows.device)
+    if flip_mask.any():
+        flipped_flows, flipped_boxes = hflip(flows[flip_mask], boxes[flip_mask])
+        out_flows[flip_mask], out_boxes[flip_mask] = flipped_flows, flipped_boxes
+    if amplitude_jitter > 0:
+        scale = (1.0 + amplitude_jitter * (2.0 * scale_draw - 1.0)).to(flows)  # [B]
+        out_flows = out_flows * scale[:, None, None, None]  # strain is 1-homogeneous in (u, v): scales too
+    return out_flows, out_boxes
+
+
 def augment_batch(
     flows: torch.Tensor,
     boxes: torch.Tensor,
@@ -51,15 +86,5 @@ def augment_batch(
 
     All randomness comes from ``generator`` (CPU), so a fold's augmentations are fixed by its seed.
     """
-    batch = flows.shape[0]
-    flip_draw = torch.rand(batch, generator=generator)  # [B], always drawn: keeps the RNG stream stable
-    scale_draw = torch.rand(batch, generator=generator)  # [B]
-    out_flows, out_boxes = flows.clone(), boxes.clone()
-    flip_mask = (flip_draw < hflip_prob).to(flows.device)
-    if flip_mask.any():
-        flipped_flows, flipped_boxes = hflip(flows[flip_mask], boxes[flip_mask])
-        out_flows[flip_mask], out_boxes[flip_mask] = flipped_flows, flipped_boxes
-    if amplitude_jitter > 0:
-        scale = (1.0 + amplitude_jitter * (2.0 * scale_draw - 1.0)).to(flows)  # [B]
-        out_flows = out_flows * scale[:, None, None, None]  # strain is 1-homogeneous in (u, v): scales too
-    return out_flows, out_boxes
+    flip_draw, scale_draw = augment_draws(flows.shape[0], generator)
+    return apply_augmentation(flows, boxes, flip_draw, scale_draw, hflip_prob, amplitude_jitter)
