@@ -76,3 +76,33 @@ def config_hash(config: Any, length: int = 10) -> str:
     payload = asdict(config) if is_dataclass(config) else config
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:length]
+
+
+_ALLOCATOR_TUNED = False
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed blocks up to 32 MB in the heap instead of returning them to the OS.
+
+    Training allocates and frees the same multi-MB activations every step; by default glibc maps each one
+    freshly and the page faults cost more than the arithmetic (measured: a fold-vectorized STSTNet epoch
+    ran 1.9x faster with this). Process-wide and harmless to results; a no-op (False) off glibc.
+    """
+    global _ALLOCATOR_TUNED
+    if _ALLOCATOR_TUNED:
+        return True
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl or another libc: keep its defaults
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's mallopt parameter numbers
+    _ALLOCATOR_TUNED = bool(mallopt(m_mmap_threshold, 32 * 1024 * 1024)) and bool(
+        mallopt(m_trim_threshold, 512 * 1024 * 1024))
+    return _ALLOCATOR_TUNED
