@@ -33,6 +33,11 @@ def canonical_boxes(height: int, width: int, fraction: float = 0.5, batch: int |
     return boxes if batch is None else boxes.expand(batch, -1, -1).clone()
 
 
+def is_vmapped(tensor: torch.Tensor) -> bool:
+    """True inside ``torch.func.vmap`` (the fold ensemble), where branching on tensor values is impossible."""
+    return torch._C._functorch.is_batchedtensor(tensor)
+
+
 def check_boxes(flow: torch.Tensor, boxes: torch.Tensor | None) -> torch.Tensor:
     """Validate ``boxes`` against ``flow`` [B, C, H, W]; ``None`` → the canonical layout. Returns [B, R, 4]."""
     batch, _, height, width = flow.shape
@@ -41,6 +46,8 @@ def check_boxes(flow: torch.Tensor, boxes: torch.Tensor | None) -> torch.Tensor:
     if boxes.ndim != 3 or boxes.shape[0] != batch or boxes.shape[1:] != (len(REGION_NAMES), 4):
         raise ValueError(f"boxes must be [B={batch}, {len(REGION_NAMES)}, 4] (x0, y0, x1, y1) in "
                          f"{REGION_NAMES} order, got {tuple(boxes.shape)}")
+    if is_vmapped(boxes):  # inside a fold ensemble: values were checked before training (no data branches)
+        return boxes.to(device=flow.device, dtype=torch.float32)
     if not torch.isfinite(boxes).all():
         raise ValueError("boxes contain NaN or inf")
     if (boxes[..., 2] <= boxes[..., 0]).any() or (boxes[..., 3] <= boxes[..., 1]).any():
@@ -60,3 +67,24 @@ def crop_regions(flow: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Te
     crops = roi_align(flow, rois.to(flow.dtype), output_size=(size, size), spatial_scale=1.0,
                       sampling_ratio=-1, aligned=True)  # [B*R, C, size, size]
     return crops.unflatten(0, (batch, regions))
+
+
+def _roi_align_over_folds(info, in_dims, flow, rois, spatial_scale, height, width, sampling_ratio, aligned):
+    """vmap rule for ``roi_align``: fold the vmapped axis into the sample axis and make one call.
+
+    flow [F, B, C, H, W] and rois [F, K, 5] (sample index within the fold) → one roi_align over F·B samples.
+    Without it vmap falls back to a slow per-fold loop and prints a performance warning.
+    """
+    flow_dim, rois_dim = in_dims[:2]  # the scalar arguments are never vmapped
+    folds = info.batch_size
+    flow = flow.movedim(flow_dim, 0) if flow_dim is not None else flow.expand(folds, *flow.shape)
+    rois = rois.movedim(rois_dim, 0) if rois_dim is not None else rois.expand(folds, *rois.shape)
+    per_fold = flow.shape[1]
+    offset = torch.arange(folds, device=rois.device, dtype=rois.dtype)[:, None] * per_fold  # [F, 1]
+    rois = torch.cat([rois[..., :1] + offset[..., None], rois[..., 1:]], dim=-1).flatten(0, 1)  # [F*K, 5]
+    out = torch.ops.torchvision.roi_align(flow.flatten(0, 1), rois, spatial_scale, height, width,
+                                          sampling_ratio, aligned)  # [F*K, C, h, w]
+    return out.unflatten(0, (folds, -1)), 0
+
+
+torch.library.register_vmap("torchvision::roi_align", _roi_align_over_folds)
