@@ -67,6 +67,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="torch CPU threads per process (default 1: on a loaded 2-core machine one thread per "
         "process is much faster; use --jobs for parallelism)",
     )
+    parser.add_argument(
+        "--vectorize-folds",
+        default="1",
+        metavar="F",
+        help="train F folds at once as one batched ensemble (same seeds and run folder; 'auto' picks F "
+        "for the model and device; default 1 = fold by fold). See docs/run_folder.md",
+    )
     parser.add_argument("--resume", action="store_true", help="skip folds already finished in --out")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     parser.add_argument("--no-merge", action="store_true", help="do not merge at the end (shards)")
@@ -141,6 +148,8 @@ def _child_argv(args: argparse.Namespace, shard: str) -> list[str]:
         str(args.threads),
         "--device",
         args.device,
+        "--vectorize-folds",
+        str(args.vectorize_folds),
         "--no-merge",
     ]
     for flag, value in (
@@ -172,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
 
     from emhnet_lite.train import LosoConfig, get_preset, merge_run, parse_shard, run_loso
     from emhnet_lite.train.config import default_for_model
+    from emhnet_lite.train.vectorized import parse_vectorize_folds
 
     started = time.perf_counter()
     if args.jobs > 1:
@@ -210,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
         model_overrides=_model_overrides(args.model_arg),
     )
     shard = parse_shard(args.shard)
+    vectorize = parse_vectorize_folds(args.vectorize_folds, args.model, args.device)
     summary = run_loso(
         data,
         config,
@@ -219,6 +230,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         data_source=source,
         merge=not args.no_merge,
+        vectorize_folds=vectorize,
     )
     if summary is None:
         print(

@@ -22,7 +22,7 @@ from emhnet_lite.progress import progress
 from emhnet_lite.train import runfolder
 from emhnet_lite.train.config import SELECTIONS, TrainConfig, default_for_model
 from emhnet_lite.train.trainer import EpochRecord, EvalOutput, accuracy, state_dict_cpu, train_model
-from emhnet_lite.utils import resolve_device, seed_everything, write_json_atomic
+from emhnet_lite.utils import keep_freed_memory, resolve_device, seed_everything, write_json_atomic
 
 ModelFactory = Callable[..., nn.Module]
 
@@ -170,19 +170,25 @@ class _Selector:
             self.weights = state_dict_cpu(model)
 
 
-def run_fold(
-    data: PreparedSet,
-    fold: int,
-    config: LosoConfig,
-    fold_dir: Path,
-    *,
-    device: torch.device,
-    model_factory: ModelFactory,
-    shard: str = "1/1",
-    on_epoch: Callable[[int, EpochRecord], None] | None = None,
-) -> dict[str, Any]:
-    """Train and evaluate fold ``fold`` (test subject = ``data.subjects[fold]``) and write its folder."""
-    started = time.perf_counter()
+@dataclass
+class FoldPlan:
+    """Who is trained and tested in one fold: test subject, seed, and the train/val/test subsets."""
+
+    fold: int
+    subject_key: str
+    seed: int
+    train: PreparedSet
+    test: PreparedSet
+    val: PreparedSet | None
+    val_subjects: list[str]
+
+    @property
+    def eval_sets(self) -> dict[str, PreparedSet]:
+        return {"test": self.test} | ({"val": self.val} if self.val is not None else {})
+
+
+def plan_fold(data: PreparedSet, fold: int, config: LosoConfig) -> FoldPlan:
+    """Split ``data`` for fold ``fold`` (test subject = ``data.subjects[fold]``, seed = base seed + fold)."""
     subject_key = data.subjects[fold]
     seed = config.seed + fold
     keys = np.asarray(data.subject_keys)
@@ -198,22 +204,38 @@ def run_fold(
         rng = np.random.default_rng(seed)
         val_subjects = sorted(rng.choice(train_subjects, size=config.val_subjects, replace=False).tolist())
     val_mask = np.isin(keys, val_subjects)
-    test, train = data.subset(test_mask), data.subset(~test_mask & ~val_mask)
-    val = data.subset(val_mask) if val_subjects else None
-    seed_everything(seed)
-    model = model_factory(config.model, **config.model_overrides)
-    selector = _Selector(config.selection, test, val)
-    epoch_frames: list[pd.DataFrame] = []
-    history: list[dict[str, Any]] = []
+    return FoldPlan(
+        fold=fold,
+        subject_key=subject_key,
+        seed=seed,
+        train=data.subset(~test_mask & ~val_mask),
+        test=data.subset(test_mask),
+        val=data.subset(val_mask) if val_subjects else None,
+        val_subjects=val_subjects,
+    )
 
-    def after_epoch(record: EpochRecord, trained: nn.Module) -> None:
-        selector(record, trained)
+
+class FoldRecorder:
+    """Collects one fold's per-epoch history, test rows and selected weights; writes the fold folder."""
+
+    def __init__(
+        self, plan: FoldPlan, config: LosoConfig, on_epoch: Callable[[int, EpochRecord], None] | None = None
+    ) -> None:
+        self.plan, self.config, self.on_epoch = plan, config, on_epoch
+        self.selector = _Selector(config.selection, plan.test, plan.val)
+        self.epoch_frames: list[pd.DataFrame] = []
+        self.history: list[dict[str, Any]] = []
+
+    def __call__(self, record: EpochRecord, trained: nn.Module) -> None:
+        """After every epoch: track selections, keep the test rows and the history row."""
+        plan = self.plan
+        self.selector(record, trained)
         test_out = record.evals["test"]
-        epoch_frames.append(_epoch_rows(record, test_out, test))
+        self.epoch_frames.append(_epoch_rows(record, test_out, plan.test))
         row = {
-            "fold": fold,
-            "dataset": subject_key.split("/")[0],
-            "subject": subject_key.split("/", 1)[1],
+            "fold": plan.fold,
+            "dataset": plan.subject_key.split("/")[0],
+            "subject": plan.subject_key.split("/", 1)[1],
             "epoch": record.epoch,
             "lr": record.lr,
             "train_loss": record.train_loss,
@@ -223,64 +245,131 @@ def run_fold(
             "val_acc": np.nan,
             "val_uf1": np.nan,
             "test_loss": test_out.loss,
-            "test_acc": accuracy(test_out, test.labels),
+            "test_acc": accuracy(test_out, plan.test.labels),
         }
-        if val is not None:
+        if plan.val is not None:
             val_out = record.evals["val"]
             row.update(
                 val_loss=val_out.loss,
-                val_acc=accuracy(val_out, val.labels),
-                val_uf1=metrics.scores(val.labels.numpy(), val_out.predicted.numpy()).uf1,
+                val_acc=accuracy(val_out, plan.val.labels),
+                val_uf1=metrics.scores(plan.val.labels.numpy(), val_out.predicted.numpy()).uf1,
             )
-        history.append(row)
-        if on_epoch is not None:
-            on_epoch(fold, record)
+        self.history.append(row)
+        if self.on_epoch is not None:
+            self.on_epoch(plan.fold, record)
 
-    eval_sets = {"test": test} | ({"val": val} if val is not None else {})
+    def write(self, fold_dir: Path, *, device: torch.device, shard: str, wall_time_s: float,
+              extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write checkpoint, history, test epochs and (last, marking the fold finished) ``fold_done.json``."""
+        plan, config, selector = self.plan, self.config, self.selector
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        runfolder.save_checkpoint(
+            fold_dir / "checkpoint.pt",
+            selector.weights,
+            epoch=selector.epoch[config.selection],
+            selection=config.selection,
+            model=config.model,
+            fold=plan.fold,
+            subject=plan.subject_key,
+            test_set_selected=config.selection == "oracle",
+        )
+        runfolder.write_csv_atomic(fold_dir / "history.csv", pd.DataFrame(self.history))
+        runfolder.write_csv_atomic(fold_dir / "test_epochs.csv", pd.concat(self.epoch_frames, ignore_index=True))
+        info = {
+            "fold": plan.fold,
+            "dataset": plan.subject_key.split("/")[0],
+            "subject": plan.subject_key.split("/", 1)[1],
+            "seed": plan.seed,
+            "n_train": len(plan.train),
+            "n_val": 0 if plan.val is None else len(plan.val),
+            "n_test": len(plan.test),
+            "val_subjects": plan.val_subjects,
+            "epochs": config.train.epochs,
+            "selected_epoch": {k: v for k, v in selector.epoch.items() if v is not None},
+            "primary_selection": config.selection,
+            "wall_time_s": round(wall_time_s, 3),
+            "device": str(device),
+            "torch_threads": torch.get_num_threads(),
+            "shard": shard,
+            "host": platform.node(),
+            "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **(extra or {}),
+        }
+        write_json_atomic(fold_dir / runfolder.FOLD_DONE, info)  # last: marks the fold finished
+        return info
+
+
+def run_fold(
+    data: PreparedSet,
+    fold: int,
+    config: LosoConfig,
+    fold_dir: Path,
+    *,
+    device: torch.device,
+    model_factory: ModelFactory,
+    shard: str = "1/1",
+    on_epoch: Callable[[int, EpochRecord], None] | None = None,
+) -> dict[str, Any]:
+    """Train and evaluate fold ``fold`` (test subject = ``data.subjects[fold]``) and write its folder."""
+    started = time.perf_counter()
+    plan = plan_fold(data, fold, config)
+    seed_everything(plan.seed)
+    model = model_factory(config.model, **config.model_overrides)
+    recorder = FoldRecorder(plan, config, on_epoch)
     train_model(
         model,
-        train,
+        plan.train,
         config.train,
-        seed=seed,
+        seed=plan.seed,
         device=device,
-        eval_sets=eval_sets,
-        on_epoch=after_epoch,
-        desc=f"fold {fold} {subject_key}",
+        eval_sets=plan.eval_sets,
+        on_epoch=recorder,
+        desc=f"fold {fold} {plan.subject_key}",
     )
-    fold_dir.mkdir(parents=True, exist_ok=True)
-    runfolder.save_checkpoint(
-        fold_dir / "checkpoint.pt",
-        selector.weights,
-        epoch=selector.epoch[config.selection],
-        selection=config.selection,
-        model=config.model,
-        fold=fold,
-        subject=subject_key,
-        test_set_selected=config.selection == "oracle",
-    )
-    runfolder.write_csv_atomic(fold_dir / "history.csv", pd.DataFrame(history))
-    runfolder.write_csv_atomic(fold_dir / "test_epochs.csv", pd.concat(epoch_frames, ignore_index=True))
-    info = {
-        "fold": fold,
-        "dataset": subject_key.split("/")[0],
-        "subject": subject_key.split("/", 1)[1],
-        "seed": seed,
-        "n_train": len(train),
-        "n_val": 0 if val is None else len(val),
-        "n_test": len(test),
-        "val_subjects": val_subjects,
-        "epochs": config.train.epochs,
-        "selected_epoch": {k: v for k, v in selector.epoch.items() if v is not None},
-        "primary_selection": config.selection,
-        "wall_time_s": round(time.perf_counter() - started, 3),
-        "device": str(device),
-        "torch_threads": torch.get_num_threads(),
-        "shard": shard,
-        "host": platform.node(),
-        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    write_json_atomic(fold_dir / runfolder.FOLD_DONE, info)  # last: marks the fold finished
-    return info
+    return recorder.write(fold_dir, device=device, shard=shard, wall_time_s=time.perf_counter() - started)
+
+
+def run_folds_vectorized(
+    data: PreparedSet,
+    folds: list[int],
+    config: LosoConfig,
+    out: Path,
+    *,
+    device: torch.device,
+    model_factory: ModelFactory,
+    shard: str = "1/1",
+    on_epoch: Callable[[int, EpochRecord], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Train ``folds`` at once as one fold ensemble (``train/vectorized.py``) and write each fold's folder.
+
+    Each fold is seeded, split, shuffled, augmented, optimised and selected exactly as in ``run_fold``; the
+    folders are those ``run_fold`` writes, plus ``vectorized_folds`` (the ensemble size) in fold_done.json.
+    """
+    from emhnet_lite.train.vectorized import FoldJob, train_folds
+
+    started = time.perf_counter()
+    plans = [plan_fold(data, fold, config) for fold in folds]
+    recorders = [FoldRecorder(plan, config, on_epoch) for plan in plans]
+    models = []
+    for plan in plans:
+        seed_everything(plan.seed)  # the same initial weights as run_fold
+        models.append(model_factory(config.model, **config.model_overrides))
+    jobs = [
+        FoldJob(seed=plan.seed, train=plan.train, eval_sets=plan.eval_sets, on_epoch=recorder)
+        for plan, recorder in zip(plans, recorders, strict=True)
+    ]
+    train_folds(models, jobs, config.train, device=device, desc=f"folds {folds[0]}–{folds[-1]} ({len(folds)})")
+    wall = (time.perf_counter() - started) / len(folds)
+    return [
+        recorder.write(
+            out / "folds" / runfolder.fold_dir_name(plan.fold, plan.subject_key),
+            device=device,
+            shard=shard,
+            wall_time_s=wall,
+            extra={"vectorized_folds": len(folds)},
+        )
+        for plan, recorder in zip(plans, recorders, strict=True)
+    ]
 
 
 def run_loso(
@@ -297,8 +386,12 @@ def run_loso(
     threads: int | None = None,
     on_config_mismatch: str = "error",
     on_epoch: Callable[[int, EpochRecord], None] | None = None,
+    vectorize_folds: int = 1,
 ) -> dict[str, Any] | None:
     """Run (this shard's share of) the LOSO folds into ``out`` and merge when the run is complete.
+
+    ``vectorize_folds`` F > 1 trains the folds F at a time as one batched fold ensemble (same seeds, same
+    run folder; predictions equal fold-by-fold training up to float rounding, see docs/run_folder.md).
 
     Folds already finished in ``out`` are skipped when ``resume``; otherwise finding any is an error.
     A folder holding a run with other settings, data or model is an error, or with
@@ -306,6 +399,7 @@ def run_loso(
     threads for the run (restored after); 1 makes CPU results independent of the machine's core count.
     Returns the merged ``metrics.json``, or None while other shards' folds are missing.
     """
+    keep_freed_memory()  # reuse freed activation memory: fewer page faults, same results
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -322,6 +416,7 @@ def run_loso(
             merge=merge,
             on_epoch=on_epoch,
             on_config_mismatch=on_config_mismatch,
+            vectorize_folds=vectorize_folds,
         )
     finally:
         torch.set_num_threads(previous_threads)
@@ -340,8 +435,11 @@ def _run_loso(
     merge: bool,
     on_epoch: Callable[[int, EpochRecord], None] | None,
     on_config_mismatch: str,
+    vectorize_folds: int = 1,
 ) -> dict[str, Any] | None:
     """``run_loso`` without the thread handling."""
+    if vectorize_folds < 1:
+        raise ValueError(f"vectorize_folds must be ≥ 1, got {vectorize_folds}")
     started = time.perf_counter()
     out = Path(out)
     torch_device = resolve_device(device)
@@ -365,18 +463,20 @@ def _run_loso(
             "(--resume) to continue, or use a new output folder"
         )
     todo = [fold for fold in mine if fold not in done]
-    for fold in progress(todo, desc=f"LOSO {config.model} shard {k}/{n}"):
-        fold_dir = out / "folds" / runfolder.fold_dir_name(fold, subjects[fold])
-        run_fold(
-            data,
-            fold,
-            config,
-            fold_dir,
-            device=torch_device,
-            model_factory=factory,
-            shard=f"{k}/{n}",
-            on_epoch=on_epoch,
-        )
+    if vectorize_folds > 1:
+        chunks = [todo[start : start + vectorize_folds] for start in range(0, len(todo), vectorize_folds)]
+        for chunk in progress(chunks, desc=f"LOSO {config.model} shard {k}/{n}, {vectorize_folds} folds at once"):
+            run_folds_vectorized(
+                data, chunk, config, out, device=torch_device, model_factory=factory, shard=f"{k}/{n}",
+                on_epoch=on_epoch,
+            )
+    else:
+        for fold in progress(todo, desc=f"LOSO {config.model} shard {k}/{n}"):
+            fold_dir = out / "folds" / runfolder.fold_dir_name(fold, subjects[fold])
+            run_fold(
+                data, fold, config, fold_dir, device=torch_device, model_factory=factory, shard=f"{k}/{n}",
+                on_epoch=on_epoch,
+            )
     if not merge:
         return None
     all_done = all(
@@ -401,4 +501,4 @@ def config_from_json(path: str | Path) -> LosoConfig:
     )
 
 
-__all__ = ["LosoConfig", "run_loso", "run_fold", "parse_shard", "data_fingerprint", "config_from_json"]
+__all__ = ["LosoConfig", "run_loso", "run_fold", "run_folds_vectorized", "plan_fold", "parse_shard", "data_fingerprint", "config_from_json"]

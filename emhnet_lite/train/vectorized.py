@@ -1,0 +1,240 @@
+"""Fold-vectorized training: F LOSO folds trained at once as one batched ensemble, each exactly on its own
+schedule — own weights, optimizer state, seed, shuffling, augmentation draws, training subset and epochs.
+
+Per fold, the random numbers, batches, loss, clipping and optimizer arithmetic are those of
+``trainer.train_model``; only the model's kernels run batched over the folds (see ``model/ensemble.py``),
+so results agree with fold-by-fold training to float rounding (tests/test_vectorized.py states how closely).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from emhnet_lite.dataset import PreparedSet
+from emhnet_lite.model.ensemble import FoldEnsemble, build_fold_ensemble
+from emhnet_lite.model.regions import check_boxes
+from emhnet_lite.progress import progress
+from emhnet_lite.train.augment import apply_augmentation, augment_draws
+from emhnet_lite.train.config import TrainConfig
+from emhnet_lite.train.fold_optim import FoldOptimizer, clip_grad_norm_per_fold_
+from emhnet_lite.train.trainer import (
+    EpochRecord,
+    EvalOutput,
+    class_weights,
+    deterministic_cpu,
+    lr_factor,
+    use_amp,
+)
+
+
+@dataclass
+class FoldJob:
+    """One fold's part of a vectorized run: its seed, training set, evaluation sets and epoch callback."""
+
+    seed: int
+    train: PreparedSet
+    eval_sets: dict[str, PreparedSet] = field(default_factory=dict)
+    on_epoch: Callable[[EpochRecord, FoldWeights], None] | None = None
+
+
+class FoldWeights:
+    """Stands in for one fold's trained model in ``on_epoch`` callbacks: ``state_dict()`` of that fold only."""
+
+    def __init__(self, ensemble: FoldEnsemble, fold: int) -> None:
+        self.ensemble, self.fold = ensemble, fold
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.ensemble.fold_state_dict(self.fold)
+
+
+def _fold_batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """One epoch's index batches of a fold, drawn as ``train_model`` draws them (incl. the drop-one rule)."""
+    order = torch.randperm(n, generator=generator)  # [N]
+    if n % batch_size == 1:  # a batch of one breaks BatchNorm: drop one random sample
+        order = order[:-1]
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+@torch.no_grad()
+def evaluate_folds(
+    ensemble: FoldEnsemble, sets: list[PreparedSet], device: torch.device, config: TrainConfig
+) -> list[EvalOutput]:
+    """``trainer.evaluate`` for every fold at once: fold f's model on ``sets[f]`` (eval mode).
+
+    Sets of different sizes are padded by repeating their last sample; padded outputs are dropped. The
+    chunking by ``eval_batch_size`` per fold is that of ``evaluate``, so the mean losses add up the same way.
+    """
+    ensemble.eval()
+    folds = torch.arange(len(sets), device=device)
+    longest = max(len(s) for s in sets)
+    probs: list[list[torch.Tensor]] = [[] for _ in sets]
+    regions: list[list[torch.Tensor]] = [[] for _ in sets]
+    scales: list[list[torch.Tensor]] = [[] for _ in sets]
+    loss_sums = [0.0] * len(sets)
+    for start in range(0, longest, config.eval_batch_size):
+        width = min(config.eval_batch_size, longest - start)
+        index = [torch.arange(start, start + width).clamp(max=max(len(s) - 1, 0)) for s in sets]
+        flows = torch.stack([s.flows[i] for s, i in zip(sets, index, strict=True)]).to(device)  # [F, b, 3, H, W]
+        boxes = torch.stack([s.boxes[i] for s, i in zip(sets, index, strict=True)]).to(device)  # [F, b, 4, 4]
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp(config, device)):
+            logits, aux = ensemble(flows, boxes, folds)
+        logits = logits.float()  # [F, b, 3]
+        for f, data in enumerate(sets):
+            valid = max(0, min(width, len(data) - start))
+            if valid == 0:
+                continue
+            labels = data.labels[start : start + valid].to(device)
+            fold_logits = logits[f, :valid]
+            loss_sums[f] += float(nn.functional.cross_entropy(fold_logits, labels, reduction="sum"))
+            probs[f].append(fold_logits.softmax(dim=1).cpu())
+            if aux.get("region_weights") is not None:
+                regions[f].append(aux["region_weights"][f, :valid].float().cpu())
+            if aux.get("scale_weights") is not None:
+                scales[f].append(aux["scale_weights"][f, :valid].float().cpu())
+    outputs = []
+    for f, data in enumerate(sets):
+        if not probs[f]:
+            raise ValueError(f"evaluate_folds: fold {f} has an empty evaluation set")
+        outputs.append(EvalOutput(
+            probs=torch.cat(probs[f]),
+            loss=loss_sums[f] / len(data),
+            region_weights=torch.cat(regions[f]) if regions[f] else None,
+            scale_weights=torch.cat(scales[f]) if scales[f] else None,
+        ))
+    return outputs
+
+
+def train_folds(
+    models: list[nn.Module],
+    jobs: list[FoldJob],
+    config: TrainConfig,
+    *,
+    device: torch.device,
+    desc: str = "folds",
+) -> list[list[EpochRecord]]:
+    """Train ``models[f]`` on ``jobs[f]`` for every fold at once; returns each fold's epoch records.
+
+    ``models`` must be freshly built with each fold's seed (as ``run_fold`` builds them): they are stacked
+    into one ``FoldEnsemble`` and not modified. Callbacks get ``FoldWeights`` instead of a model.
+    """
+    if len(models) != len(jobs) or not jobs:
+        raise ValueError(f"train_folds: {len(models)} models for {len(jobs)} jobs")
+    for f, job in enumerate(jobs):
+        if len(job.train) < 2:
+            raise ValueError(f"train_folds: fold {f} needs at least 2 training samples, got {len(job.train)}")
+        check_boxes(job.train.flows, job.train.boxes)  # values are validated here, not under vmap
+    folds_n = len(jobs)
+    ensemble = build_fold_ensemble([model.to(device) for model in models])
+    parameters = ensemble.stacked_parameters()
+    optimizer = FoldOptimizer(parameters, config, folds_n)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(config, e))
+    amp = use_amp(config, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp)
+    generators = [torch.Generator().manual_seed(job.seed) for job in jobs]
+    criteria = []
+    for job in jobs:
+        weights = class_weights(job.train.labels, config.class_weighting)
+        criteria.append(nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device),
+                                            label_smoothing=config.label_smoothing))
+    history: list[list[EpochRecord]] = [[] for _ in jobs]
+    with deterministic_cpu(device):
+        for epoch_index in progress(range(config.epochs), desc=desc, leave=False):
+            ensemble.train()
+            lr = optimizer.param_groups[0]["lr"]
+            batches = [_fold_batches(len(job.train), config.batch_size, gen) for job, gen in zip(jobs, generators, strict=True)]
+            totals = [[0.0, 0.0, 0, 0] for _ in jobs]  # loss_sum, aux_sum, correct, seen
+            for step in range(max(len(b) for b in batches)):
+                active = [f for f in range(folds_n) if step < len(batches[f])]
+                groups: dict[int, list[int]] = defaultdict(list)  # batch size → folds (equal shapes batch)
+                draws = {}
+                for f in active:
+                    draws[f] = augment_draws(len(batches[f][step]), generators[f])
+                    groups[len(batches[f][step])].append(f)
+                optimizer.zero_grad(set_to_none=True)
+                step_loss = None
+                for size, members in groups.items():
+                    picks = [jobs[f].train for f in members]
+                    index = [batches[f][step] for f in members]
+                    flows, boxes = apply_augmentation(
+                        torch.cat([s.flows[i] for s, i in zip(picks, index, strict=True)]),
+                        torch.cat([s.boxes[i] for s, i in zip(picks, index, strict=True)]),
+                        torch.cat([draws[f][0] for f in members]),
+                        torch.cat([draws[f][1] for f in members]),
+                        config.hflip_prob,
+                        config.amplitude_jitter,
+                    )
+                    flows = flows.to(device).unflatten(0, (len(members), size))  # [G, b, 3, H, W]
+                    boxes = boxes.to(device).unflatten(0, (len(members), size))  # [G, b, 4, 4]
+                    labels = torch.stack([s.labels[i] for s, i in zip(picks, index, strict=True)]).to(device)
+                    fold_ids = torch.tensor(members, device=device)
+                    with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
+                        logits, aux = ensemble(flows, boxes, fold_ids)  # [G, b, 3]
+                        aux_losses = aux.get("aux_loss")  # [G] or None
+                        losses = []
+                        for g, f in enumerate(members):
+                            loss = criteria[f](logits[g].float(), labels[g])
+                            if aux_losses is not None and config.aux_loss_weight > 0:
+                                loss = loss + config.aux_loss_weight * aux_losses[g].float()
+                            losses.append(loss)
+                    stacked = torch.stack(losses)  # [G]
+                    step_loss = stacked.sum() if step_loss is None else step_loss + stacked.sum()
+                    loss_values = stacked.detach().tolist()
+                    aux_values = aux_losses.detach().float().tolist() if aux_losses is not None else [0.0] * len(members)
+                    correct = (logits.detach().argmax(dim=-1) == labels).sum(dim=-1).tolist()
+                    for g, f in enumerate(members):
+                        totals[f][0] += loss_values[g] * size
+                        totals[f][1] += aux_values[g] * size
+                        totals[f][2] += correct[g]
+                        totals[f][3] += size
+                scaler.scale(step_loss).backward()
+                if config.grad_clip > 0:
+                    scaler.unscale_(optimizer)
+                    clip_grad_norm_per_fold_(parameters, config.grad_clip, folds_n)
+                active_mask = torch.zeros(folds_n, dtype=torch.bool, device=device)
+                active_mask[active] = True
+                scaler.step(optimizer, active=active_mask)
+                scaler.update()
+            scheduler.step()
+            records = [
+                EpochRecord(epoch=epoch_index + 1, lr=lr, train_loss=t[0] / t[3], train_acc=t[2] / t[3],
+                            aux_loss=t[1] / t[3])
+                for t in totals
+            ]
+            for name in jobs[0].eval_sets:
+                outputs = evaluate_folds(ensemble, [job.eval_sets[name] for job in jobs], device, config)
+                for record, output in zip(records, outputs, strict=True):
+                    record.evals[name] = output
+            for f, (job, record) in enumerate(zip(jobs, records, strict=True)):
+                history[f].append(record)
+                if job.on_epoch is not None:
+                    job.on_epoch(record, FoldWeights(ensemble, f))
+    return history
+
+
+#: ``--vectorize-folds auto`` on CPU: folds per ensemble, chosen so one training activation of the ensemble
+#: stays in the last-level cache (measured in benchmarks/bench_vectorized.py); models not listed train
+#: fold by fold. On CUDA every model listed here trains all of a shard's folds at once.
+AUTO_FOLDS_CPU: dict[str, int] = {"ststnet": 8, "emhnet_tiny": 8}
+AUTO_FOLDS_CUDA = 68
+
+
+def parse_vectorize_folds(text: str | int, model: str, device: str = "auto") -> int:
+    """``--vectorize-folds`` value → folds per ensemble (≥ 1); ``auto`` looks the model up for the device."""
+    if str(text) == "auto":
+        if model not in AUTO_FOLDS_CPU:
+            return 1
+        from emhnet_lite.utils import resolve_device
+
+        return AUTO_FOLDS_CUDA if resolve_device(device).type == "cuda" else AUTO_FOLDS_CPU[model]
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"--vectorize-folds {text!r}: expected a positive integer or 'auto'") from None
+    if value < 1:
+        raise ValueError(f"--vectorize-folds {text!r}: must be ≥ 1 (1 = fold by fold)")
+    return value
