@@ -18,7 +18,7 @@ from emhnet_lite.model.batchnorm import batch_norm_channels_last
 from emhnet_lite.model.ensemble import STSTNetEnsemble, VmapEnsemble, build_fold_ensemble
 from emhnet_lite.model.regions import canonical_boxes
 from emhnet_lite.train import LosoConfig, TrainConfig, load_run, merge_run, run_loso
-from emhnet_lite.train.loso import plan_fold
+from emhnet_lite.train.loso import even_chunks, plan_fold
 from emhnet_lite.train.trainer import train_model
 from emhnet_lite.train.vectorized import FoldJob, parse_vectorize_folds, train_folds
 from emhnet_lite.utils import seed_everything
@@ -197,10 +197,10 @@ def assert_same_results(run: Path, reference: Path) -> None:
 
 def test_vectorized_run_equals_fold_by_fold_run(tmp_path: Path, data: PreparedSet, fold_by_fold_run: Path) -> None:
     out = tmp_path / "vectorized"
-    run_loso(data, CONFIG, out, device="cpu", data_source="random", vectorize_folds=3)  # chunks of 3 and 2
+    run_loso(data, CONFIG, out, device="cpu", data_source="random", vectorize_folds=3)  # ensembles of 2 and 3
     assert_same_results(out, fold_by_fold_run)
     infos = [json.loads((d / "fold.json").read_text()) for d in sorted((out / "folds").iterdir())]
-    assert [i["vectorized_folds"] for i in infos] == [3, 3, 3, 2, 2]
+    assert [i["vectorized_folds"] for i in infos] == [2, 2, 3, 3, 3]
     assert load_run(out).config == load_run(fold_by_fold_run).config  # an execution detail, not a setting
 
 
@@ -225,6 +225,13 @@ def test_vectorized_shards_and_resume(tmp_path: Path, data: PreparedSet, fold_by
     assert_same_results(out, fold_by_fold_run)
 
 
+def test_even_chunks() -> None:
+    assert [len(c) for c in even_chunks(list(range(34)), 8)] == [7, 7, 6, 7, 7]
+    assert even_chunks([0, 2, 4], 2) == [[0, 2], [4]]
+    assert even_chunks([], 4) == [] and even_chunks([5], 8) == [[5]]
+    assert sum(even_chunks(list(range(68)), 68), []) == list(range(68))
+
+
 def test_parse_vectorize_folds() -> None:
     assert parse_vectorize_folds("1", "ststnet") == 1
     assert parse_vectorize_folds("12", "htnet") == 12
@@ -235,3 +242,20 @@ def test_parse_vectorize_folds() -> None:
             parse_vectorize_folds(bad, "ststnet")
     with pytest.raises(ValueError, match="vectorize_folds"):
         run_loso(uneven_composite(), CONFIG, Path("unused"), device="cpu", vectorize_folds=0)
+
+
+@pytest.mark.parametrize("name", ["ststnet", "emhnet_tiny"])
+def test_amp_path_runs_on_cpu(name: str, data: PreparedSet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CUDA branch (float16 autocast + GradScaler around the fold optimizer), run on the CPU."""
+    import emhnet_lite.train.vectorized as vectorized
+
+    monkeypatch.setattr(vectorized, "use_amp", lambda config, device: True)
+    train = TrainConfig(epochs=2, batch_size=8)
+    config = LosoConfig(model=name, train=train)
+    plans = [plan_fold(data, fold, config) for fold in range(3)]
+    jobs = [FoldJob(seed=p.seed, train=p.train, eval_sets=p.eval_sets) for p in plans]
+    history = train_folds(seeded_models(name, [p.seed for p in plans]), jobs, train, device=torch.device("cpu"))
+    for records in history:
+        assert all(torch.isfinite(torch.tensor(r.train_loss)) for r in records)
+        probs = records[-1].evals["test"].probs
+        assert probs.dtype == torch.float32 and torch.allclose(probs.sum(dim=1), torch.ones(len(probs)))

@@ -25,6 +25,7 @@ class ChannelsLastBatchNorm(torch.autograd.Function):
     """``batch_norm(x, training=True)`` for channels-last x [B, C, H, W]; also returns mean and biased var."""
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)  # AMP: statistics in float32
     def forward(ctx, maps: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float):
         rows = _rows(maps)  # [B, H*W, C]
         count = rows.shape[0] * rows.shape[1]
@@ -40,9 +41,10 @@ class ChannelsLastBatchNorm(torch.autograd.Function):
         return out, mean.to(maps.dtype), var.to(maps.dtype)
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad_out: torch.Tensor, _grad_mean, _grad_var):
         maps, weight, inv_std, mean = ctx.saved_tensors
-        grad_out = grad_out.contiguous(memory_format=torch.channels_last)
+        grad_out = grad_out.to(maps.dtype).contiguous(memory_format=torch.channels_last)
         sum_g = _channel_sums(_rows(grad_out))  # [C] float64
         sum_gx = _channel_sums(_rows(grad_out * maps))
         # Σ g·x̂ = inv_std · (Σ g·x − μ Σ g); dx = scale·g + slope·x + offset (BatchNorm's input gradient)

@@ -464,7 +464,7 @@ def _run_loso(
         )
     todo = [fold for fold in mine if fold not in done]
     if vectorize_folds > 1:
-        chunks = [todo[start : start + vectorize_folds] for start in range(0, len(todo), vectorize_folds)]
+        chunks = even_chunks(todo, vectorize_folds)
         for chunk in progress(chunks, desc=f"LOSO {config.model} shard {k}/{n}, {vectorize_folds} folds at once"):
             run_folds_vectorized(
                 data, chunk, config, out, device=torch_device, model_factory=factory, shard=f"{k}/{n}",
@@ -486,6 +486,14 @@ def _run_loso(
         return None
     elapsed = time.perf_counter() - started if n == 1 and todo else None  # only a process that trained
     return runfolder.merge_run(out, process_wall_time_s=elapsed)
+
+
+def even_chunks(folds: list[int], most: int) -> list[list[int]]:
+    """Split ``folds`` into the fewest chunks of at most ``most``, with sizes differing by at most one
+    (34 folds at most 8 → 7, 7, 7, 7, 6 rather than 8, 8, 8, 8, 2: no small, inefficient last ensemble)."""
+    count = -(-len(folds) // most) if folds else 0
+    bounds = [round(i * len(folds) / count) for i in range(count + 1)] if count else [0]
+    return [folds[bounds[i] : bounds[i + 1]] for i in range(count)]
 
 
 def config_from_json(path: str | Path) -> LosoConfig:

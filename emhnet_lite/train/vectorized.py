@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.profiler import record_function
 
 from emhnet_lite.dataset import PreparedSet
 from emhnet_lite.model.ensemble import FoldEnsemble, build_fold_ensemble
@@ -30,6 +31,7 @@ from emhnet_lite.train.trainer import (
     lr_factor,
     use_amp,
 )
+from emhnet_lite.utils import keep_freed_memory
 
 
 @dataclass
@@ -109,6 +111,55 @@ def evaluate_folds(
     return outputs
 
 
+def _step_groups(
+    jobs: list[FoldJob],
+    indices: list[torch.Tensor],
+    active: list[int],
+    generators: list[torch.Generator],
+    config: TrainConfig,
+    device: torch.device,
+) -> list[tuple[list[int], torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """One step's inputs: the active folds' batches, augmented with each fold's own draws, grouped by batch
+    size (a group runs as one ensemble call) → [(folds, flows [G, b, 3, H, W], boxes [G, b, 4, 4], labels [G, b])].
+    """
+    by_size: dict[int, list[int]] = defaultdict(list)
+    draws, index_of = {}, {}
+    for f, index in zip(active, indices, strict=True):
+        draws[f] = augment_draws(len(index), generators[f])  # drawn in fold order, as train_model draws them
+        index_of[f] = index
+        by_size[len(index)].append(f)
+    groups = []
+    for size, members in by_size.items():
+        sets = [jobs[f].train for f in members]
+        flows, boxes = apply_augmentation(
+            torch.cat([s.flows[index_of[f]] for s, f in zip(sets, members, strict=True)]),
+            torch.cat([s.boxes[index_of[f]] for s, f in zip(sets, members, strict=True)]),
+            torch.cat([draws[f][0] for f in members]),
+            torch.cat([draws[f][1] for f in members]),
+            config.hflip_prob,
+            config.amplitude_jitter,
+        )
+        labels = torch.stack([s.labels[index_of[f]] for s, f in zip(sets, members, strict=True)])  # [G, b]
+        groups.append((members, flows.to(device).unflatten(0, (len(members), size)),
+                       boxes.to(device).unflatten(0, (len(members), size)), labels.to(device)))
+    return groups
+
+
+def _accumulate(totals: list[list], members: list[int], losses: torch.Tensor, aux_losses: torch.Tensor | None,
+                logits: torch.Tensor, labels: torch.Tensor) -> None:
+    """Add one group's losses, aux losses and correct counts to each fold's epoch totals (python floats, as
+    ``train_model`` sums them)."""
+    size = labels.shape[1]
+    loss_values = losses.detach().tolist()
+    aux_values = aux_losses.detach().float().tolist() if aux_losses is not None else [0.0] * len(members)
+    correct = (logits.detach().argmax(dim=-1) == labels).sum(dim=-1).tolist()
+    for g, f in enumerate(members):
+        totals[f][0] += loss_values[g] * size
+        totals[f][1] += aux_values[g] * size
+        totals[f][2] += correct[g]
+        totals[f][3] += size
+
+
 def train_folds(
     models: list[nn.Module],
     jobs: list[FoldJob],
@@ -129,6 +180,7 @@ def train_folds(
             raise ValueError(f"train_folds: fold {f} needs at least 2 training samples, got {len(job.train)}")
         check_boxes(job.train.flows, job.train.boxes)  # values are validated here, not under vmap
     folds_n = len(jobs)
+    keep_freed_memory()  # the ensemble's activations are large: reuse their memory between steps
     ensemble = build_fold_ensemble([model.to(device) for model in models])
     parameters = ensemble.stacked_parameters()
     optimizer = FoldOptimizer(parameters, config, folds_n)
@@ -150,55 +202,36 @@ def train_folds(
             totals = [[0.0, 0.0, 0, 0] for _ in jobs]  # loss_sum, aux_sum, correct, seen
             for step in range(max(len(b) for b in batches)):
                 active = [f for f in range(folds_n) if step < len(batches[f])]
-                groups: dict[int, list[int]] = defaultdict(list)  # batch size → folds (equal shapes batch)
-                draws = {}
-                for f in active:
-                    draws[f] = augment_draws(len(batches[f][step]), generators[f])
-                    groups[len(batches[f][step])].append(f)
+                with record_function("folds: batches + augmentation"):
+                    groups = _step_groups(jobs, [batches[f][step] for f in active], active, generators, config,
+                                          device)
                 optimizer.zero_grad(set_to_none=True)
                 step_loss = None
-                for size, members in groups.items():
-                    picks = [jobs[f].train for f in members]
-                    index = [batches[f][step] for f in members]
-                    flows, boxes = apply_augmentation(
-                        torch.cat([s.flows[i] for s, i in zip(picks, index, strict=True)]),
-                        torch.cat([s.boxes[i] for s, i in zip(picks, index, strict=True)]),
-                        torch.cat([draws[f][0] for f in members]),
-                        torch.cat([draws[f][1] for f in members]),
-                        config.hflip_prob,
-                        config.amplitude_jitter,
-                    )
-                    flows = flows.to(device).unflatten(0, (len(members), size))  # [G, b, 3, H, W]
-                    boxes = boxes.to(device).unflatten(0, (len(members), size))  # [G, b, 4, 4]
-                    labels = torch.stack([s.labels[i] for s, i in zip(picks, index, strict=True)]).to(device)
-                    fold_ids = torch.tensor(members, device=device)
-                    with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
-                        logits, aux = ensemble(flows, boxes, fold_ids)  # [G, b, 3]
+                for members, flows, boxes, labels in groups:
+                    with record_function("folds: forward + loss"), torch.autocast(
+                        device_type=device.type, dtype=torch.float16, enabled=amp
+                    ):
+                        logits, aux = ensemble(flows, boxes, torch.tensor(members, device=device))  # [G, b, 3]
                         aux_losses = aux.get("aux_loss")  # [G] or None
                         losses = []
-                        for g, f in enumerate(members):
+                        for g, f in enumerate(members):  # each fold's own loss, as train_model computes it
                             loss = criteria[f](logits[g].float(), labels[g])
                             if aux_losses is not None and config.aux_loss_weight > 0:
                                 loss = loss + config.aux_loss_weight * aux_losses[g].float()
                             losses.append(loss)
-                    stacked = torch.stack(losses)  # [G]
+                        stacked = torch.stack(losses)  # [G]
                     step_loss = stacked.sum() if step_loss is None else step_loss + stacked.sum()
-                    loss_values = stacked.detach().tolist()
-                    aux_values = aux_losses.detach().float().tolist() if aux_losses is not None else [0.0] * len(members)
-                    correct = (logits.detach().argmax(dim=-1) == labels).sum(dim=-1).tolist()
-                    for g, f in enumerate(members):
-                        totals[f][0] += loss_values[g] * size
-                        totals[f][1] += aux_values[g] * size
-                        totals[f][2] += correct[g]
-                        totals[f][3] += size
-                scaler.scale(step_loss).backward()
-                if config.grad_clip > 0:
-                    scaler.unscale_(optimizer)
-                    clip_grad_norm_per_fold_(parameters, config.grad_clip, folds_n)
-                active_mask = torch.zeros(folds_n, dtype=torch.bool, device=device)
-                active_mask[active] = True
-                scaler.step(optimizer, active=active_mask)
-                scaler.update()
+                    _accumulate(totals, members, stacked, aux_losses, logits, labels)
+                with record_function("folds: backward"):
+                    scaler.scale(step_loss).backward()  # fold f's weights get only its own loss's gradient
+                with record_function("folds: clipping + optimizer"):
+                    if config.grad_clip > 0:
+                        scaler.unscale_(optimizer)
+                        clip_grad_norm_per_fold_(parameters, config.grad_clip, folds_n)
+                    active_mask = torch.zeros(folds_n, dtype=torch.bool, device=device)
+                    active_mask[active] = True
+                    scaler.step(optimizer, active=active_mask)
+                    scaler.update()
             scheduler.step()
             records = [
                 EpochRecord(epoch=epoch_index + 1, lr=lr, train_loss=t[0] / t[3], train_acc=t[2] / t[3],
@@ -206,7 +239,8 @@ def train_folds(
                 for t in totals
             ]
             for name in jobs[0].eval_sets:
-                outputs = evaluate_folds(ensemble, [job.eval_sets[name] for job in jobs], device, config)
+                with record_function("folds: evaluation"):
+                    outputs = evaluate_folds(ensemble, [job.eval_sets[name] for job in jobs], device, config)
                 for record, output in zip(records, outputs, strict=True):
                     record.evals[name] = output
             for f, (job, record) in enumerate(zip(jobs, records, strict=True)):
@@ -219,7 +253,7 @@ def train_folds(
 #: ``--vectorize-folds auto`` on CPU: folds per ensemble, chosen so one training activation of the ensemble
 #: stays in the last-level cache (measured in benchmarks/bench_vectorized.py); models not listed train
 #: fold by fold. On CUDA every model listed here trains all of a shard's folds at once.
-AUTO_FOLDS_CPU: dict[str, int] = {"ststnet": 8, "emhnet_tiny": 8}
+AUTO_FOLDS_CPU: dict[str, int] = {"ststnet": 8, "emhnet_tiny": 8}  # both flat from F = 4 to 16
 AUTO_FOLDS_CUDA = 68
 
 
