@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import torch
 
 from emhnet_lite import cli
@@ -102,3 +103,25 @@ def test_cli_jobs_equal_in_process_run(tmp_path: Path) -> None:
     (out / "metrics.csv").unlink()
     assert cli.main(["merge", str(out)]) == 0 and (out / "metrics.csv").exists()
     assert cli.main(["merge", str(tmp_path / "nothing")]) == 2
+
+
+def test_cli_vectorize_folds(tmp_path: Path) -> None:
+    """`--vectorize-folds 2` trains the shard's folds two at a time (recorded per fold) with the same
+    predictions as a fold-by-fold run; a bad value is a one-line error."""
+    cache = tmp_path / "cache" / "abc123"
+    cache.mkdir(parents=True)
+    write_cache(cache)
+    common = ["loso", "--data", str(cache), "--model", "ststnet", "--preset", "teaching", "--epochs", "2",
+              "--threads", "1", "--device", "cpu"]
+    assert cli.main([*common, "--out", str(tmp_path / "one"), "--vectorize-folds", "1"]) == 0
+    assert cli.main([*common, "--out", str(tmp_path / "two"), "--vectorize-folds", "2"]) == 0
+    infos = [json.loads(p.read_text()) for p in sorted((tmp_path / "two" / "folds").glob("*/fold.json"))]
+    assert [i["vectorized_folds"] for i in infos] == [2, 2, 2, 2]
+    one = pd.read_csv(tmp_path / "one" / "predictions_last.csv")
+    two = pd.read_csv(tmp_path / "two" / "predictions_last.csv")
+    assert (one["predicted"] == two["predicted"]).all()
+    assert pd.read_csv(tmp_path / "one" / "metrics.csv").equals(pd.read_csv(tmp_path / "two" / "metrics.csv"))
+    for bad in ("lots", "0"):
+        with pytest.raises(SystemExit) as stop:  # argparse: usage line + "expected a positive integer or 'auto'"
+            cli.main([*common, "--out", str(tmp_path / "bad"), "--vectorize-folds", bad])
+        assert stop.value.code == 2

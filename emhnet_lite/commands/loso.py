@@ -70,6 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--vectorize-folds",
         default="1",
+        type=_vectorize_value,
         metavar="F",
         help="train F folds at once as one batched ensemble (same seeds and run folder; 'auto' picks F "
         "for the model and device; default 1 = fold by fold). See docs/run_folder.md",
@@ -77,6 +78,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="skip folds already finished in --out")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     parser.add_argument("--no-merge", action="store_true", help="do not merge at the end (shards)")
+
+
+def _vectorize_value(text: str) -> str:
+    """argparse check of ``--vectorize-folds``: a positive integer or ``auto`` (resolved per model later)."""
+    if text != "auto" and not (text.isdigit() and int(text) >= 1):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer or 'auto'")
+    return text
 
 
 def cache_source(folder: Path) -> str:
