@@ -48,6 +48,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_preprocess.py
 	$(BIN)/python benchmarks/bench_models.py --out runs/bench_models.json
 	$(BIN)/python benchmarks/bench_loso.py --baselines --profile
+	$(BIN)/python benchmarks/bench_vectorized.py --sweep --profile
 
 clean-runs:
 	rm -rf runs

@@ -45,7 +45,7 @@ def timed_run(args: argparse.Namespace, model: str, folds_at_once: int) -> dict:
     wall = time.perf_counter() - started
     manifest = json.loads((out / "manifest.json").read_text())
     training = sum(manifest["fold_wall_time_s"]) / args.jobs  # per process: the folds' own time
-    return {"run_dir": str(out), "folds_at_once": folds_at_once, "wall_time_s": round(wall, 2),
+    return {"run_dir": os.path.relpath(out, REPO), "folds_at_once": folds_at_once, "wall_time_s": round(wall, 2),
             "training_time_s": round(training, 2), "n_folds": manifest["n_folds"]}
 
 
@@ -70,14 +70,17 @@ def compare_runs(first: Path, second: Path) -> dict:
 
 
 def sweep(args: argparse.Namespace, model: str, sizes: list[int]) -> list[dict]:
-    """Seconds per fold per training epoch for ensembles of F folds (1 thread, in-process, 2nd epoch)."""
+    """Seconds per fold per training epoch for ensembles of F folds (1 thread, in-process, 2nd epoch);
+    F = 1 is the fold-by-fold trainer itself (``train_model``), not an ensemble of one."""
     from emhnet_lite.preprocess import load_teaching_set
     from emhnet_lite.train import LosoConfig, get_preset
     from emhnet_lite.train.loso import default_model_factory, plan_fold
+    from emhnet_lite.train.trainer import train_model
     from emhnet_lite.train.vectorized import FoldJob, train_folds
-    from emhnet_lite.utils import seed_everything
+    from emhnet_lite.utils import keep_freed_memory, seed_everything
 
     torch.set_num_threads(1)
+    keep_freed_memory()  # as `emhnet loso` does for both modes
     data = load_teaching_set(args.data_root, scale=args.scale)
     config = LosoConfig(model=model, train=get_preset(args.preset, epochs=2))
     rows = []
@@ -88,10 +91,15 @@ def sweep(args: argparse.Namespace, model: str, sizes: list[int]) -> list[dict]:
             seed_everything(plan.seed)
             models.append(default_model_factory(model))
         stamps: list[float] = []
-        jobs = [FoldJob(seed=p.seed, train=p.train, eval_sets={"test": p.test}) for p in plans]
-        jobs[0].on_epoch = lambda record, weights, stamps=stamps: stamps.append(time.perf_counter())
         started = time.perf_counter()
-        train_folds(models, jobs, config.train, device=torch.device("cpu"))
+        if size == 1:
+            train_model(models[0], plans[0].train, config.train, seed=plans[0].seed, device=torch.device("cpu"),
+                        eval_sets={"test": plans[0].test},
+                        on_epoch=lambda record, model, stamps=stamps: stamps.append(time.perf_counter()))
+        else:
+            jobs = [FoldJob(seed=p.seed, train=p.train, eval_sets={"test": p.test}) for p in plans]
+            jobs[0].on_epoch = lambda record, weights, stamps=stamps: stamps.append(time.perf_counter())
+            train_folds(models, jobs, config.train, device=torch.device("cpu"))
         epoch_s = stamps[1] - stamps[0]  # the second epoch: no first-call costs
         rows.append({"model": model, "folds_at_once": size, "epoch_s": round(epoch_s, 3),
                      "per_fold_epoch_s": round(epoch_s / size, 4), "total_s": round(time.perf_counter() - started, 2)})
@@ -99,29 +107,21 @@ def sweep(args: argparse.Namespace, model: str, sizes: list[int]) -> list[dict]:
     return rows
 
 
-FAMILIES = {  # kernel family → substrings of aten op names (first match wins)
-    "convolution": ["convolution"],
-    "batch norm": ["batch_norm"],
-    "pooling": ["pool"],
-    "matmul (bmm/mm/linear)": ["bmm", "baddbmm", "addmm", "aten::mm", "matmul", "linear", "einsum"],
-    "roi_align": ["roi_align"],
-    "softmax / layer norm / gelu": ["softmax", "layer_norm", "gelu"],
-    "copies / fills / indexing": ["copy_", "fill_", "index", "cat", "stack", "clone", "contiguous", "zero_"],
-}
-
-
 def profile_chunk(args: argparse.Namespace, model: str, size: int) -> dict:
-    """torch.profiler over 2 epochs of one F-fold chunk: time per kernel family, achieved GFLOP/s, memory."""
+    """torch.profiler over 2 epochs of F folds (F = 1: ``train_model``): share of each phase of a step, the
+    kernels with the most own time, achieved GFLOP/s, activation size."""
     from torch.profiler import ProfilerActivity, profile
 
     from emhnet_lite.model.flops import count_flops
     from emhnet_lite.preprocess import load_teaching_set
     from emhnet_lite.train import LosoConfig, get_preset
     from emhnet_lite.train.loso import default_model_factory, plan_fold
+    from emhnet_lite.train.trainer import train_model
     from emhnet_lite.train.vectorized import FoldJob, train_folds
-    from emhnet_lite.utils import seed_everything
+    from emhnet_lite.utils import keep_freed_memory, seed_everything
 
     torch.set_num_threads(1)
+    keep_freed_memory()
     data = load_teaching_set(args.data_root, scale=args.scale)
     config = LosoConfig(model=model, train=get_preset(args.preset, epochs=2))
     plans = [plan_fold(data, fold, config) for fold in range(size)]
@@ -131,29 +131,36 @@ def profile_chunk(args: argparse.Namespace, model: str, size: int) -> dict:
         for plan in plans:
             seed_everything(plan.seed)
             models.append(default_model_factory(model))
-        jobs = [FoldJob(seed=p.seed, train=p.train, eval_sets={"test": p.test}) for p in plans]
         started = time.perf_counter()
-        train_folds(models, jobs, config.train, device=torch.device("cpu"))
+        if size == 1:  # the fold-by-fold trainer itself
+            train_model(models[0], plans[0].train, config.train, seed=plans[0].seed, device=torch.device("cpu"),
+                        eval_sets={"test": plans[0].test})
+        else:
+            jobs = [FoldJob(seed=p.seed, train=p.train, eval_sets={"test": p.test}) for p in plans]
+            train_folds(models, jobs, config.train, device=torch.device("cpu"))
         return time.perf_counter() - started
 
     run()  # warm-up
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         wall = run()
-    families = dict.fromkeys([*FAMILIES, "other aten ops"], 0.0)
-    for event in prof.key_averages():
-        if not event.key.startswith(("aten::", "torchvision::")):
-            continue
-        family = next((f for f, keys in FAMILIES.items() if any(k in event.key for k in keys)), "other aten ops")
-        families[family] += event.self_cpu_time_total / 1e6
-    kernels = sum(families.values())
-    families["python, autograd and dispatch overhead (rest of wall)"] = max(wall - kernels, 0.0)
+    events = prof.key_averages()
+    # phases of a training step: record_function scopes in train_folds (total time, children included)
+    phases = {e.key.removeprefix("folds: "): e.cpu_time_total / 1e6 for e in events if e.key.startswith("folds: ")}
+    phases["rest (epoch bookkeeping, callbacks, setup)"] = max(wall - sum(phases.values()), 0.0)
+    # kernels by own time, autograd nodes included (their backward kernels are their children)
+    kernels = sorted(((e.key, e.self_cpu_time_total / 1e6) for e in events
+                      if e.key.startswith(("aten::", "torchvision::")) or "Backward" in e.key),
+                     key=lambda kv: -kv[1])[:10]
     flops_per_sample = count_flops(default_model_factory(model))
     samples = sum(len(p.train) for p in plans) * config.train.epochs
     batch = config.train.batch_size
     activation_mb = size * batch * 16 * data.flows.shape[-1] ** 2 * 4 / 1e6 if model == "ststnet" else None
+    if size == 1:
+        phases = {}
     return {
         "model": model, "folds_at_once": size, "epochs": config.train.epochs, "wall_s": round(wall, 3),
-        "share": {k: round(v / wall, 3) for k, v in sorted(families.items(), key=lambda kv: -kv[1])},
+        "phases": {k: round(v / wall, 3) for k, v in sorted(phases.items(), key=lambda kv: -kv[1])},
+        "top_kernels": {k: round(v / wall, 3) for k, v in kernels},
         # forward + backward ≈ 3 × forward FLOPs (matmuls and convs only, as model/flops.py counts them)
         "achieved_gflops": round(3 * flops_per_sample * samples / wall / 1e9, 2),
         "largest_activation_mb": None if activation_mb is None else round(activation_mb, 1),
@@ -170,7 +177,8 @@ def markdown(report: dict) -> str:
              "process. Both modes of a model ran back to back in one run.", "",
              "| model | mode | folds at once | wall (s) | training (s) | wall speed-up | training speed-up |",
              "|---|---|---|---|---|---|---|"]
-    for model, runs in report["runs"].items():
+    ordered = sorted(report["runs"].items(), key=lambda item: item[0] != "ststnet")  # ststnet first
+    for model, runs in ordered:
         base = runs["fold-by-fold"]
         for mode, run in runs.items():
             if mode == "comparison":
@@ -181,7 +189,7 @@ def markdown(report: dict) -> str:
     lines += ["", "Agreement of the two runs (same seeds):", "",
               "| model | selection | predictions differing | max abs prob diff | UF1 fold-by-fold | UF1 vectorized "
               "| UAR fold-by-fold | UAR vectorized |", "|---|---|---|---|---|---|---|---|"]
-    for model, runs in report["runs"].items():
+    for model, runs in ordered:
         comparison = runs["comparison"]
         metrics = pd.DataFrame(comparison["metrics"])
         for selection in ("last", "oracle"):
@@ -197,11 +205,18 @@ def markdown(report: dict) -> str:
         for row in report["sweep"]:
             lines.append(f"| {row['model']} | {row['folds_at_once']} | {row['epoch_s']} | {row['per_fold_epoch_s']} |")
     for prof in report.get("profiles", []):
-        lines += ["", f"Profile: {prof['model']}, {prof['folds_at_once']} folds at once, {prof['epochs']} epochs, "
-                  f"{prof['wall_s']} s; achieved {prof['achieved_gflops']} GFLOP/s (matmul/conv FLOPs × 3)"
+        mode = "fold by fold" if prof["folds_at_once"] == 1 else f"{prof['folds_at_once']} folds at once"
+        lines += ["", f"Profile (torch.profiler): {prof['model']}, {mode}, "
+                  f"{prof['epochs']} epochs, {prof['wall_s']} s under the profiler; achieved "
+                  f"{prof['achieved_gflops']} GFLOP/s (matmul/conv FLOPs × 3)"
                   + (f"; one 16-channel activation of the ensemble = {prof['largest_activation_mb']} MB"
-                     if prof["largest_activation_mb"] else ""), "", "| kernel family | share of wall |", "|---|---|"]
-        lines += [f"| {family} | {share:.1%} |" for family, share in prof["share"].items()]
+                     if prof["largest_activation_mb"] else ""), "",
+                  ]
+        if prof["folds_at_once"] > 1:  # train_folds marks its phases; train_model does not
+            lines += ["| phase of a step | share of wall |", "|---|---|"]
+            lines += [f"| {phase} | {share:.1%} |" for phase, share in prof["phases"].items()] + [""]
+        lines += ["| kernel or autograd node (own time) | share of wall |", "|---|---|"]
+        lines += [f"| `{kernel}` | {share:.1%} |" for kernel, share in prof["top_kernels"].items()]
     return "\n".join(lines) + "\n"
 
 
@@ -215,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--models", nargs="+", default=["ststnet", "emhnet_tiny"])
     parser.add_argument("--folds-at-once", type=int, default=8, help="F for the vectorized runs")
-    parser.add_argument("--sweep", action="store_true", help="time ensemble sizes 1, 2, 4, 8, 16, 34")
+    parser.add_argument("--sweep", nargs="*", type=int, default=None, metavar="F",
+                        help="time these ensemble sizes (default 1 2 4 8 16 34; 1 = fold by fold)")
     parser.add_argument("--profile", action="store_true", help="profile one vectorized chunk per model")
     parser.add_argument("--skip-loso", action="store_true", help="only --sweep / --profile")
     args = parser.parse_args(argv)
@@ -231,15 +247,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_loso:
         for model in args.models:
             runs = {"fold-by-fold": timed_run(args, model, 1), "vectorized": timed_run(args, model, args.folds_at_once)}
-            runs["comparison"] = compare_runs(Path(runs["fold-by-fold"]["run_dir"]), Path(runs["vectorized"]["run_dir"]))
+            runs["comparison"] = compare_runs(REPO / runs["fold-by-fold"]["run_dir"], REPO / runs["vectorized"]["run_dir"])
             report["runs"][model] = runs
             print(json.dumps(runs, indent=1), flush=True)
             write_json_atomic(path, report)
-    if args.sweep:
-        report["sweep"] = [row for model in args.models for row in sweep(args, model, [1, 2, 4, 8, 16, 34])]
+    if args.sweep is not None:
+        sizes = args.sweep or [1, 2, 4, 8, 16, 34]
+        report["sweep"] = [row for model in args.models for row in sweep(args, model, sizes)]
         write_json_atomic(path, report)
     if args.profile:
-        report["profiles"] = [profile_chunk(args, model, args.folds_at_once) for model in args.models]
+        report["profiles"] = [profile_chunk(args, model, size) for model in args.models
+                              for size in (1, args.folds_at_once)]
         write_json_atomic(path, report)
     text = markdown(report)
     write_text_atomic(results / "vectorized_loso.md", text)
