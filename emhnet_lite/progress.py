@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from tqdm.auto import tqdm as _tqdm_auto
@@ -59,3 +60,17 @@ def progress(iterable: Iterable | None = None, **kwargs: Any):
         kwargs.setdefault("ncols", 80)
         kwargs.setdefault("mininterval", 5.0)
     return _tqdm_std(iterable, **kwargs)
+
+
+@contextmanager
+def progress_off() -> Iterator[None]:
+    """No progress bars inside the ``with`` block (e.g. for repeated timing runs in a chapter)."""
+    previous = os.environ.get("EMHNET_PROGRESS")
+    os.environ["EMHNET_PROGRESS"] = "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("EMHNET_PROGRESS", None)
+        else:
+            os.environ["EMHNET_PROGRESS"] = previous

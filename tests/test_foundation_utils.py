@@ -86,3 +86,18 @@ def test_prepared_set_rejects_misaligned_tensors():
     with pytest.raises(ValueError, match=r"\[N, 3, H, W\]"):
         PreparedSet(data.table, torch.zeros(4, 2, 28, 28), data.boxes, data.labels)
 
+
+
+def test_progress_off_restores_the_setting(monkeypatch) -> None:
+    from emhnet_lite.progress import progress_mode, progress_off
+
+    monkeypatch.setenv("EMHNET_PROGRESS", "1")
+    with progress_off():
+        assert progress_mode() == "off"
+    assert progress_mode() != "off"
+    monkeypatch.delenv("EMHNET_PROGRESS")
+    with progress_off():
+        assert progress_mode() == "off"
+    import os
+
+    assert "EMHNET_PROGRESS" not in os.environ
