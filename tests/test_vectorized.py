@@ -259,3 +259,14 @@ def test_amp_path_runs_on_cpu(name: str, data: PreparedSet, monkeypatch: pytest.
         assert all(torch.isfinite(torch.tensor(r.train_loss)) for r in records)
         probs = records[-1].evals["test"].probs
         assert probs.dtype == torch.float32 and torch.allclose(probs.sum(dim=1), torch.ones(len(probs)))
+
+
+def test_vmap_ensemble_runs_an_htnet_shaped_model(data: PreparedSet) -> None:
+    """Models without a hand-batched ensemble go through vmap: a reduced HTNet (no boxes) as an example."""
+    models = seeded_models("htnet", [0, 1], dim=32, heads=2, block_repeats=(1, 1, 2))
+    ensemble = build_fold_ensemble(models)
+    assert isinstance(ensemble, VmapEnsemble)
+    flows = data.flows[:8].view(2, 4, 3, 28, 28)
+    logits, _ = ensemble(flows, None, torch.arange(2))
+    for f, model in enumerate(models):
+        torch.testing.assert_close(logits[f], model(flows[f]), rtol=1e-5, atol=1e-5)
