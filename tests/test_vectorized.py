@@ -270,3 +270,20 @@ def test_vmap_ensemble_runs_an_htnet_shaped_model(data: PreparedSet) -> None:
     logits, _ = ensemble(flows, None, torch.arange(2))
     for f, model in enumerate(models):
         torch.testing.assert_close(logits[f], model(flows[f]), rtol=1e-5, atol=1e-5)
+
+
+def test_vmap_ensemble_accepts_models_without_aux() -> None:
+    """A model may return plain logits even when asked for aux (as trainer.forward_with_aux allows)."""
+
+    class Plain(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(3 * 28 * 28, 3)
+
+        def forward(self, flow, boxes=None, return_aux=False):
+            return self.linear(flow.flatten(1))
+
+    models = [Plain() for _ in range(3)]
+    logits, aux = build_fold_ensemble(models)(torch.ones(3, 2, 3, 28, 28), None, torch.arange(3))
+    assert logits.shape == (3, 2, 3) and aux == {}
+    torch.testing.assert_close(logits[2], models[2](torch.ones(2, 3, 28, 28)))

@@ -98,8 +98,8 @@ class VmapEnsemble(FoldEnsemble):
         template = self.template
 
         def one_fold(fold_params: dict, fold_buffers: dict, flow: torch.Tensor, box: torch.Tensor | None):
-            logits, aux = functional_call(template, (fold_params, fold_buffers), (flow, box),
-                                          {"return_aux": True})
+            output = functional_call(template, (fold_params, fold_buffers), (flow, box), {"return_aux": True})
+            logits, aux = output if isinstance(output, tuple) else (output, {})  # as trainer.forward_with_aux
             return logits, {key: aux[key] for key in ENSEMBLE_AUX_KEYS if aux.get(key) is not None}
 
         in_dims = (0, 0, 0, None if boxes is None else 0)
