@@ -86,6 +86,33 @@ def class_weights(labels: torch.Tensor, mode: str) -> torch.Tensor | None:
     return weights
 
 
+def build_criterion(train_labels: torch.Tensor, config: TrainConfig, device: torch.device) -> nn.Module:
+    """Cross-entropy with the config's class weighting (from the training labels) and label smoothing."""
+    weights = class_weights(train_labels, config.class_weighting)
+    return nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device),
+                               label_smoothing=config.label_smoothing)
+
+
+def training_loss(criterion: nn.Module, logits: torch.Tensor, labels: torch.Tensor,
+                  aux_loss: torch.Tensor | None, config: TrainConfig) -> torch.Tensor:
+    """One batch's loss: cross-entropy in float32 plus ``aux_loss_weight`` × the model's aux loss, if any."""
+    loss = criterion(logits.float(), labels)
+    if aux_loss is not None and config.aux_loss_weight > 0:
+        loss = loss + config.aux_loss_weight * aux_loss.float()
+    return loss
+
+
+def epoch_batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """One epoch's shuffled index batches of an ``n``-sample training set (one ``randperm`` draw).
+
+    When ``n % batch_size == 1`` one random sample is dropped: a batch of one breaks BatchNorm.
+    """
+    order = torch.randperm(n, generator=generator)  # [N]
+    if n % batch_size == 1:
+        order = order[:-1]
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """The optimizer named in the config."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -159,22 +186,15 @@ def train_model(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(config, e))
     amp = use_amp(config, device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
-    weights = class_weights(train_set.labels, config.class_weighting)
-    criterion = nn.CrossEntropyLoss(
-        weight=None if weights is None else weights.to(device), label_smoothing=config.label_smoothing
-    )
+    criterion = build_criterion(train_set.labels, config, device)
     records: list[EpochRecord] = []
     n = len(train_set)
     with deterministic_cpu(device):
         for epoch_index in progress(range(config.epochs), desc=desc, leave=False):
             model.train()
             lr = optimizer.param_groups[0]["lr"]
-            order = torch.randperm(n, generator=generator)  # [N]
-            if n % config.batch_size == 1:  # a batch of one breaks BatchNorm: drop one random sample
-                order = order[:-1]
             loss_sum, aux_sum, correct, seen = 0.0, 0.0, 0, 0
-            for start in range(0, len(order), config.batch_size):
-                index = order[start : start + config.batch_size]
+            for index in epoch_batches(n, config.batch_size, generator):
                 flows, boxes = augment_batch(
                     train_set.flows[index],
                     train_set.boxes[index],
@@ -186,10 +206,8 @@ def train_model(
                 labels = train_set.labels[index].to(device)  # [b]
                 with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
                     logits, aux = forward_with_aux(model, flows, boxes)
-                    loss = criterion(logits.float(), labels)
                     aux_loss = aux.get("aux_loss")
-                    if aux_loss is not None and config.aux_loss_weight > 0:
-                        loss = loss + config.aux_loss_weight * aux_loss.float()
+                    loss = training_loss(criterion, logits, labels, aux_loss, config)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if config.grad_clip > 0:

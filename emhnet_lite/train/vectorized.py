@@ -26,9 +26,11 @@ from emhnet_lite.train.fold_optim import FoldOptimizer, clip_grad_norm_per_fold_
 from emhnet_lite.train.trainer import (
     EpochRecord,
     EvalOutput,
-    class_weights,
+    build_criterion,
     deterministic_cpu,
+    epoch_batches,
     lr_factor,
+    training_loss,
     use_amp,
 )
 from emhnet_lite.utils import keep_freed_memory
@@ -52,14 +54,6 @@ class FoldWeights:
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return self.ensemble.fold_state_dict(self.fold)
-
-
-def _fold_batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """One epoch's index batches of a fold, drawn as ``train_model`` draws them (incl. the drop-one rule)."""
-    order = torch.randperm(n, generator=generator)  # [N]
-    if n % batch_size == 1:  # a batch of one breaks BatchNorm: drop one random sample
-        order = order[:-1]
-    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 @torch.no_grad()
@@ -188,17 +182,13 @@ def train_folds(
     amp = use_amp(config, device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
     generators = [torch.Generator().manual_seed(job.seed) for job in jobs]
-    criteria = []
-    for job in jobs:
-        weights = class_weights(job.train.labels, config.class_weighting)
-        criteria.append(nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device),
-                                            label_smoothing=config.label_smoothing))
+    criteria = [build_criterion(job.train.labels, config, device) for job in jobs]
     history: list[list[EpochRecord]] = [[] for _ in jobs]
     with deterministic_cpu(device):
         for epoch_index in progress(range(config.epochs), desc=desc, leave=False):
             ensemble.train()
             lr = optimizer.param_groups[0]["lr"]
-            batches = [_fold_batches(len(job.train), config.batch_size, gen) for job, gen in zip(jobs, generators, strict=True)]
+            batches = [epoch_batches(len(job.train), config.batch_size, gen) for job, gen in zip(jobs, generators, strict=True)]
             totals = [[0.0, 0.0, 0, 0] for _ in jobs]  # loss_sum, aux_sum, correct, seen
             for step in range(max(len(b) for b in batches)):
                 active = [f for f in range(folds_n) if step < len(batches[f])]
@@ -213,13 +203,11 @@ def train_folds(
                     ):
                         logits, aux = ensemble(flows, boxes, torch.tensor(members, device=device))  # [G, b, 3]
                         aux_losses = aux.get("aux_loss")  # [G] or None
-                        losses = []
-                        for g, f in enumerate(members):  # each fold's own loss, as train_model computes it
-                            loss = criteria[f](logits[g].float(), labels[g])
-                            if aux_losses is not None and config.aux_loss_weight > 0:
-                                loss = loss + config.aux_loss_weight * aux_losses[g].float()
-                            losses.append(loss)
-                        stacked = torch.stack(losses)  # [G]
+                        stacked = torch.stack([  # each fold's own loss, as train_model computes it
+                            training_loss(criteria[f], logits[g], labels[g],
+                                          None if aux_losses is None else aux_losses[g], config)
+                            for g, f in enumerate(members)
+                        ])  # [G]
                     step_loss = stacked.sum() if step_loss is None else step_loss + stacked.sum()
                     _accumulate(totals, members, stacked, aux_losses, logits, labels)
                 with record_function("folds: backward"):
