@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.emhnet-installed
 
-.PHONY: setup reproduce test unit nbval lint refresh student bench clean-runs
+.PHONY: setup reproduce test unit nbval lint refresh student bench cluster-check clean-runs
 
 setup: $(STAMP)
 
@@ -49,6 +49,11 @@ bench: setup
 	$(BIN)/python benchmarks/bench_models.py --out runs/bench_models.json
 	$(BIN)/python benchmarks/bench_loso.py --baselines --profile
 	$(BIN)/python benchmarks/bench_vectorized.py --sweep --profile
+
+# The SLURM job array on a real one-node SLURM on localhost, merged result == one process (root; about 1-2 min;
+# installs slurm-wlm and munge with apt when missing; docs/researchers.md)
+cluster-check: setup
+	bash scripts/cluster_check.sh $(BIN)
 
 clean-runs:
 	rm -rf runs
