@@ -40,7 +40,7 @@ fi
 [ "$(id -u)" -eq 0 ] || fail "the daemons run with root as SlurmUser: run as root (CI does)"
 
 # --- 2. a private cluster in a temporary folder, stopped on exit ----------------------------------------------
-WORK=$(mktemp -d /tmp/emhnet-cluster.XXXXXX)
+WORK=$(mktemp -d /tmp/emhnet-cluster.XXXXXX)      # short path: a unix socket path must fit 108 bytes
 chmod 755 "$WORK"
 mkdir -p "$WORK"/{munge,state,spool,log,data,runs}
 chmod 755 "$WORK/munge"                          # munged: socket dir must be traversable
