@@ -21,7 +21,7 @@ from emhnet_lite.data import (
 from emhnet_lite.data.composite import published_table
 from emhnet_lite.synth import generate_synthme
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parent / "data"  # vendored facts, see tests/data/README.md
 SAMPLE_LIST = REFERENCE / "composite_442_samples.csv"
 
 

@@ -10,15 +10,14 @@ import pytest
 from sklearn.metrics import f1_score, recall_score
 
 from emhnet_lite import metrics
+from emhnet_lite.figures.published import load_published
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parent / "data"  # vendored facts, see tests/data/README.md
 
 
 @pytest.fixture(scope="module")
 def htnet_predictions() -> pd.DataFrame:
-    path = REFERENCE / "htnet_released_predictions.csv"
-    if not path.exists():
-        pytest.skip(f"peer reference data not found at {path}")
+    path = REFERENCE / "htnet_released_predictions.csv"  # a missing file fails the test, never skips it
     return pd.read_csv(path, dtype={"subject": str}).rename(columns={"y_true": "true", "y_pred": "predicted"})
 
 
@@ -78,3 +77,15 @@ def test_per_fold_average_differs_from_pooled(htnet_predictions: pd.DataFrame) -
     assert averaged["n_folds"] == 68
     assert averaged["folds_with_all_classes"] < 68
     assert abs(averaged["uf1"] - metrics.uf1_uar(table["true"], table["predicted"])[0]) > 1e-3
+
+
+def test_published_stored_prediction_rows_are_the_recomputation(htnet_predictions: pd.DataFrame) -> None:
+    """The shipped table's "stored predictions" rows are exactly what the kit recomputes from the vendored file."""
+    table = load_published()
+    rows = table[table["kind"] == "stored predictions"].set_index("subset")
+    recomputed = metrics.breakdown(htnet_predictions).set_index("subset")
+    assert sorted(rows.index) == sorted(["composite", "smic", "casme2", "samm"])
+    for subset, row in rows.iterrows():
+        assert row["uf1"] == round(recomputed.loc[subset, "uf1"], 4), subset
+        assert row["uar"] == round(recomputed.loc[subset, "uar"], 4), subset
+        assert row["test_set_selected"] == "yes", subset
