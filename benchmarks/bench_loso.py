@@ -190,9 +190,10 @@ BUCKETS = {  # profile bucket → function names (cumulative time of the outermo
 
 def profile_fold(args: argparse.Namespace) -> dict:
     """cProfile one fold (fold 0, default schedule, 1 thread) and attribute its time to buckets."""
-    from emhnet_lite.preprocess import load_teaching_set
+    from emhnet_lite.teaching import load_teaching_set
     from emhnet_lite.train import LosoConfig, get_preset
-    from emhnet_lite.train.loso import default_model_factory, run_fold
+    from emhnet_lite.train.fold import run_fold
+    from emhnet_lite.train.plan import default_model_factory
 
     torch.set_num_threads(1)
     data = load_teaching_set(args.data_root, scale=args.scale)
@@ -231,7 +232,7 @@ def profile_fold(args: argparse.Namespace) -> dict:
                     continue
                 if function == "backward" and not filename.endswith("_tensor.py"):
                     continue
-                if function == "__call__" and "loso.py" not in filename:
+                if function == "__call__" and "train/fold.py" not in filename:  # the selector and recorder
                     continue
                 seconds += cumulative
         buckets[bucket] = round(seconds, 3)
@@ -272,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     results = Path(args.results_dir)
     timing_path = results / "synthme_full_timing.json"
     report = json.loads(timing_path.read_text()) if timing_path.exists() else {"runs": {}}
-    from emhnet_lite.train.runfolder import write_csv_atomic
+    from emhnet_lite.runs.layout import write_csv_atomic
 
     def write_results() -> None:
         rows = [report["runs"][n] for n in MODELS if n in report["runs"]]

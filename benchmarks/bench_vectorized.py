@@ -72,11 +72,11 @@ def compare_runs(first: Path, second: Path) -> dict:
 def sweep(args: argparse.Namespace, model: str, sizes: list[int]) -> list[dict]:
     """Seconds per fold per training epoch for ensembles of F folds (1 thread, in-process, 2nd epoch);
     F = 1 is the fold-by-fold trainer itself (``train_model``), not an ensemble of one."""
-    from emhnet_lite.preprocess import load_teaching_set
+    from emhnet_lite.teaching import load_teaching_set
     from emhnet_lite.train import LosoConfig, get_preset
-    from emhnet_lite.train.loso import default_model_factory, plan_fold
+    from emhnet_lite.train.plan import default_model_factory, plan_fold
     from emhnet_lite.train.trainer import train_model
-    from emhnet_lite.train.vectorized import FoldJob, train_folds
+    from emhnet_lite.train.vectorized.trainer import FoldJob, train_folds
     from emhnet_lite.utils import keep_freed_memory, seed_everything
 
     torch.set_num_threads(1)
@@ -113,11 +113,11 @@ def profile_chunk(args: argparse.Namespace, model: str, size: int) -> dict:
     from torch.profiler import ProfilerActivity, profile
 
     from emhnet_lite.model.flops import count_flops
-    from emhnet_lite.preprocess import load_teaching_set
+    from emhnet_lite.teaching import load_teaching_set
     from emhnet_lite.train import LosoConfig, get_preset
-    from emhnet_lite.train.loso import default_model_factory, plan_fold
+    from emhnet_lite.train.plan import default_model_factory, plan_fold
     from emhnet_lite.train.trainer import train_model
-    from emhnet_lite.train.vectorized import FoldJob, train_folds
+    from emhnet_lite.train.vectorized.trainer import FoldJob, train_folds
     from emhnet_lite.utils import keep_freed_memory, seed_everything
 
     torch.set_num_threads(1)
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="profile one vectorized chunk per model")
     parser.add_argument("--skip-loso", action="store_true", help="only --sweep / --profile")
     args = parser.parse_args(argv)
-    from emhnet_lite.preprocess import load_teaching_set
+    from emhnet_lite.teaching import load_teaching_set
     from emhnet_lite.utils import write_json_atomic, write_text_atomic
 
     load_teaching_set(args.data_root, scale=args.scale)  # generate/prepare once, outside the timings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,3 +59,13 @@ class PreparedSet:
             boxes=self.boxes[index],
             labels=self.labels[index],
         )
+
+
+def data_fingerprint(data: PreparedSet) -> str:
+    """sha256 of flows, boxes, labels and sample ids: a resumed run, a shard or a figure must see the same data."""
+    digest = hashlib.sha256()
+    for tensor in (data.flows, data.boxes, data.labels):
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    ids = data.table[["dataset", "subject", "clip"]].astype(str).agg("/".join, axis=1)
+    digest.update("\n".join(ids).encode())
+    return digest.hexdigest()

@@ -108,17 +108,18 @@ def uf1_uar(y_true: Sequence[int], y_pred: Sequence[int]) -> tuple[float, float]
     return result.uf1, result.uar
 
 
-def breakdown(
+def subset_scores(
     table: pd.DataFrame,
     true_col: str = "true",
     pred_col: str = "predicted",
     dataset_col: str = "dataset",
     subject_col: str = "subject",
-) -> pd.DataFrame:
-    """Scores on the pooled table and on each dataset's share of it (one row per subset).
+) -> list[tuple[str, MetricResult, float]]:
+    """(subset, scores, number of subjects) for the pooled table and for each dataset's share of it.
 
     Per-dataset rows restrict the SAME pooled predictions to that dataset's rows (the MEGC2019 CDE
     convention), they are not separate trainings. Subsets: ``composite`` then datasets in table order.
+    The subject count is NaN when the table has no ``subject_col``.
     """
     for column in (true_col, pred_col, dataset_col):
         if column not in table.columns:
@@ -127,7 +128,7 @@ def breakdown(
             )
     subsets = [("composite", table)]
     subsets += [(str(name), part) for name, part in table.groupby(dataset_col, sort=False)]
-    rows = []
+    results = []
     for name, part in subsets:
         result = scores(part[true_col].to_numpy(), part[pred_col].to_numpy())
         n_subjects = (
@@ -135,19 +136,37 @@ def breakdown(
             if subject_col in part.columns
             else np.nan
         )
-        rows.append(
-            {
-                "subset": name,
-                "n_samples": result.n_samples,
-                "n_subjects": n_subjects,
-                "uf1": result.uf1,
-                "uar": result.uar,
-                "accuracy": result.accuracy,
-                "classes_in_uf1": result.classes_in_uf1,
-                "classes_in_uar": result.classes_in_uar,
-            }
-        )
+        results.append((name, result, n_subjects))
+    return results
+
+
+def breakdown_frame(results: list[tuple[str, MetricResult, float]]) -> pd.DataFrame:
+    """One row per subset of ``subset_scores``: sizes, UF1, UAR, accuracy and the classes each mean used."""
+    rows = [
+        {
+            "subset": name,
+            "n_samples": result.n_samples,
+            "n_subjects": n_subjects,
+            "uf1": result.uf1,
+            "uar": result.uar,
+            "accuracy": result.accuracy,
+            "classes_in_uf1": result.classes_in_uf1,
+            "classes_in_uar": result.classes_in_uar,
+        }
+        for name, result, n_subjects in results
+    ]
     return pd.DataFrame(rows)
+
+
+def breakdown(
+    table: pd.DataFrame,
+    true_col: str = "true",
+    pred_col: str = "predicted",
+    dataset_col: str = "dataset",
+    subject_col: str = "subject",
+) -> pd.DataFrame:
+    """Scores on the pooled table and on each dataset's share of it (one row per subset, see ``subset_scores``)."""
+    return breakdown_frame(subset_scores(table, true_col, pred_col, dataset_col, subject_col))
 
 
 def per_fold_average(

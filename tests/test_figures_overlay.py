@@ -11,12 +11,12 @@ import torch
 from figures_fake_run import make_fake_run
 
 from emhnet_lite.dataset import PreparedSet
-from emhnet_lite.figures import RunFolderError, load_run_tables
 from emhnet_lite.figures.overlay import OverlaySample, check_same_data, choose_samples, overlay_figure
+from emhnet_lite.runs import RunFolderError, load_run
 
 
 def test_choose_samples_cycles_classes_and_datasets(tmp_path: Path):
-    run = load_run_tables(make_fake_run(tmp_path / "run"))
+    run = load_run(make_fake_run(tmp_path / "run"))
     table = run.predictions["last"]
     chosen = choose_samples(run, 4)
     assert list(table["true"].iloc[chosen]) == [0, 1, 2, 0]
@@ -25,7 +25,7 @@ def test_choose_samples_cycles_classes_and_datasets(tmp_path: Path):
 
 
 def test_fingerprint_mismatch_is_refused(tmp_path: Path):
-    run = load_run_tables(make_fake_run(tmp_path / "run"))
+    run = load_run(make_fake_run(tmp_path / "run"))
     table = pd.DataFrame({"dataset": ["smic", "smic"], "subject": ["s1", "s2"], "clip": ["a", "b"]})
     data = PreparedSet(table, torch.zeros(2, 3, 28, 28), torch.zeros(2, 4, 4), torch.zeros(2, dtype=torch.int64))
     with pytest.raises(RunFolderError, match="no data.fingerprint"):
@@ -36,7 +36,7 @@ def test_fingerprint_mismatch_is_refused(tmp_path: Path):
 
 
 def test_overlay_figure_draws_every_panel(tmp_path: Path):
-    run = load_run_tables(make_fake_run(tmp_path / "run"))
+    run = load_run(make_fake_run(tmp_path / "run"))
     rng = np.random.default_rng(0)
     sample = OverlaySample(title="SynthME · SAMM layout 006/clip\ntrue positive · predicted positive",
                            face=rng.integers(0, 255, (112, 112), dtype=np.uint8),
@@ -52,7 +52,7 @@ def test_overlay_figure_draws_every_panel(tmp_path: Path):
 
 
 def test_ensure_teaching_run_leaves_other_runs_untouched(tmp_path: Path, monkeypatch):
-    from emhnet_lite.figures import teaching
+    from emhnet_lite import teaching
 
     run_dir = make_fake_run(tmp_path / "real", source="cache:tvl1-28-abc")
     before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
@@ -60,6 +60,6 @@ def test_ensure_teaching_run_leaves_other_runs_untouched(tmp_path: Path, monkeyp
     def no_data(*args, **kwargs):
         raise AssertionError("a finished non-teaching run must not load or retrain anything")
 
-    monkeypatch.setattr("emhnet_lite.preprocess.load_teaching_set", no_data)
+    monkeypatch.setattr("emhnet_lite.teaching.load_teaching_set", no_data)
     assert teaching.ensure_teaching_run(run_dir, tmp_path / "data") == run_dir
     assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before

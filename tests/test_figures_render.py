@@ -10,18 +10,17 @@ from figures_fake_run import make_fake_run
 
 from emhnet_lite import cli
 from emhnet_lite.figures import (
-    RunFolderError,
     comparison_figure,
     comparison_per_dataset_figure,
     confusion_composite_figure,
     confusion_per_dataset_figure,
     load_published,
-    load_run_tables,
     render_all,
     render_figure,
     sources_table,
 )
 from emhnet_lite.metrics import scores
+from emhnet_lite.runs import RunFolderError, load_run
 
 EXPECTED_NAMES = ["07_confusion_composite", "07_confusion_per_dataset", "07_published_comparison",
                   "07_published_comparison_per_dataset", "07_region_gates", "07_per_subject_accuracy",
@@ -55,16 +54,16 @@ def test_render_all_writes_every_figure_with_sources(synthetic_run: Path, tmp_pa
 
 
 def test_rendering_is_byte_stable(synthetic_run: Path, tmp_path: Path):
-    run = load_run_tables(synthetic_run)
+    run = load_run(synthetic_run)
     for key in ("confusion_composite", "published_comparison"):
         first, _ = render_figure(run, key, tmp_path / "a")
-        second, _ = render_figure(load_run_tables(synthetic_run), key, tmp_path / "b")
+        second, _ = render_figure(load_run(synthetic_run), key, tmp_path / "b")
         for path_a, path_b in zip(first.files, second.files, strict=True):
             assert path_a.read_bytes() == path_b.read_bytes(), path_a.name
 
 
 def test_numbers_in_figures_come_from_the_saved_files(synthetic_run: Path):
-    run = load_run_tables(synthetic_run)
+    run = load_run(synthetic_run)
     last = run.predictions["last"]
     expected = scores(last["true"], last["predicted"])
     text = _texts(confusion_composite_figure(run))
@@ -77,7 +76,7 @@ def test_numbers_in_figures_come_from_the_saved_files(synthetic_run: Path):
 
 
 def test_synthetic_and_oracle_results_are_labelled(synthetic_run: Path, tmp_path: Path):
-    run = load_run_tables(synthetic_run)
+    run = load_run(synthetic_run)
     comparison = _texts(comparison_figure(run, load_published()))
     assert "emhnet_tiny on SynthME (synthetic) — last — not comparable" in comparison
     assert "emhnet_tiny on SynthME (synthetic) — oracle (test-set-selected) — not comparable" in comparison
@@ -88,14 +87,14 @@ def test_synthetic_and_oracle_results_are_labelled(synthetic_run: Path, tmp_path
     assert "SynthME · SMIC-HS layout" in per_dataset and "\nSMIC-HS\n" not in f"\n{per_dataset}\n"
     assert "oracle (test-set-selected)" in _texts(confusion_composite_figure(run))
 
-    real = load_run_tables(make_fake_run(tmp_path / "real", source="casme2+samm+smic (licensed)"))
+    real = load_run(make_fake_run(tmp_path / "real", source="casme2+samm+smic (licensed)"))
     real_text = _texts(comparison_figure(real, load_published()))
     assert "not comparable" not in real_text and "SynthME" not in real_text
     assert "SMIC-HS" in _texts(confusion_per_dataset_figure(real))
 
 
 def test_missing_gates_are_skipped_with_a_reason(tmp_path: Path):
-    run = load_run_tables(make_fake_run(tmp_path / "baseline", gates=False))
+    run = load_run(make_fake_run(tmp_path / "baseline", gates=False))
     record, fig = render_figure(run, "region_gates", tmp_path / "out")
     assert fig is None and record.files == [] and "gates_last.csv" in record.skipped
     assert not (tmp_path / "out" / "07_region_gates.png").exists()
@@ -108,21 +107,21 @@ def test_inconsistent_or_malformed_run_folders_are_rejected(synthetic_run: Path)
     metrics.loc[0, "uf1"] += 0.01
     metrics.to_csv(synthetic_run / "metrics.csv", index=False)
     with pytest.raises(RunFolderError, match=r"metrics.csv: last/composite uf1=.* predictions_last.csv gives"):
-        load_run_tables(synthetic_run)
+        load_run(synthetic_run)
 
     fresh = make_fake_run(synthetic_run.parent / "bad_label")
     predictions = pd.read_csv(fresh / "predictions_oracle.csv")
     predictions.loc[5, "predicted"] = 7
     predictions.to_csv(fresh / "predictions_oracle.csv", index=False)
     with pytest.raises(RunFolderError, match=r"predictions_oracle.csv: row 7 column 'predicted': '7'"):
-        load_run_tables(fresh)
+        load_run(fresh)
 
     other = make_fake_run(synthetic_run.parent / "no_column")
     pd.read_csv(other / "history.csv").drop(columns="test_acc").to_csv(other / "history.csv", index=False)
     with pytest.raises(RunFolderError, match=r"history.csv: missing column\(s\) \['test_acc'\]"):
-        load_run_tables(other)
+        load_run(other)
     with pytest.raises(RunFolderError, match="run folder not found"):
-        load_run_tables(synthetic_run.parent / "nope")
+        load_run(synthetic_run.parent / "nope")
 
 
 def test_cli_writes_the_same_set(synthetic_run: Path, tmp_path: Path, capsys):
@@ -132,7 +131,7 @@ def test_cli_writes_the_same_set(synthetic_run: Path, tmp_path: Path, capsys):
 
 
 def test_unlabelled_data_is_not_comparable(tmp_path: Path):
-    run = load_run_tables(make_fake_run(tmp_path / "anon", source=""))
+    run = load_run(make_fake_run(tmp_path / "anon", source=""))
     text = _texts(comparison_figure(run, load_published()))
     assert "emhnet_tiny on unlabelled data — last — not comparable" in text
 

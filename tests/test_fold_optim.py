@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from emhnet_lite.train.config import TrainConfig
-from emhnet_lite.train.fold_optim import FoldOptimizer, clip_grad_norm_per_fold_
 from emhnet_lite.train.trainer import build_optimizer, lr_factor
+from emhnet_lite.train.vectorized.optim import FoldOptimizer, clip_grad_norm_per_fold_
 
 F = 5
 # A conv-like weight, its bias, a linear layer, its bias, and a length that leaves a vector-kernel tail.

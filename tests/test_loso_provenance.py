@@ -6,9 +6,9 @@ import json
 
 import pandas as pd
 
-from emhnet_lite.commands.loso import cache_source
-from emhnet_lite.figures.runs import is_synthetic_source
 from emhnet_lite.preprocess.cache import data_provenance, is_synthetic_cache
+from emhnet_lite.runs import is_synthetic_source
+from emhnet_lite.teaching import cache_source
 
 
 def _table(*frame_dirs):

@@ -11,7 +11,8 @@ import torch
 
 from emhnet_lite.dataset import PreparedSet
 from emhnet_lite.model import build_model
-from emhnet_lite.train import LosoConfig, TrainConfig, load_checkpoint, load_run, merge_run, run_loso
+from emhnet_lite.runs import load_checkpoint, load_run, merge_run
+from emhnet_lite.train import LosoConfig, TrainConfig, run_loso
 from emhnet_lite.train.trainer import evaluate
 
 CONFIG = LosoConfig(

@@ -14,7 +14,6 @@ from emhnet_lite.data import load_composite
 from emhnet_lite.preprocess import (
     PreprocessConfig,
     cache_key,
-    load_teaching_set,
     prepare_dataset,
     prepare_sample,
 )
@@ -22,6 +21,7 @@ from emhnet_lite.preprocess.flow import compute_flow
 from emhnet_lite.preprocess.frames import frame_path, read_frame
 from emhnet_lite.preprocess.landmarks import synth_landmarks, synthme_root_of
 from emhnet_lite.synth import generate_synthme, read_ground_truth
+from emhnet_lite.teaching import load_teaching_set
 
 
 @pytest.fixture(scope="module")

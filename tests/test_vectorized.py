@@ -14,13 +14,15 @@ from torch import nn
 
 from emhnet_lite.dataset import PreparedSet
 from emhnet_lite.model import build_model
-from emhnet_lite.model.batchnorm import batch_norm_channels_last
-from emhnet_lite.model.ensemble import STSTNetEnsemble, VmapEnsemble, build_fold_ensemble
 from emhnet_lite.model.regions import canonical_boxes
-from emhnet_lite.train import LosoConfig, TrainConfig, load_run, merge_run, run_loso
-from emhnet_lite.train.loso import even_chunks, plan_fold
+from emhnet_lite.runs import load_run, merge_run
+from emhnet_lite.train import LosoConfig, TrainConfig, run_loso
+from emhnet_lite.train.plan import plan_fold
 from emhnet_lite.train.trainer import train_model
-from emhnet_lite.train.vectorized import FoldJob, parse_vectorize_folds, train_folds
+from emhnet_lite.train.vectorized.batchnorm import batch_norm_channels_last
+from emhnet_lite.train.vectorized.ensemble import STSTNetEnsemble, VmapEnsemble, build_fold_ensemble
+from emhnet_lite.train.vectorized.runner import even_chunks
+from emhnet_lite.train.vectorized.trainer import FoldJob, parse_vectorize_folds, train_folds
 from emhnet_lite.utils import seed_everything
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -247,7 +249,7 @@ def test_parse_vectorize_folds() -> None:
 @pytest.mark.parametrize("name", ["ststnet", "emhnet_tiny"])
 def test_amp_path_runs_on_cpu(name: str, data: PreparedSet, monkeypatch: pytest.MonkeyPatch) -> None:
     """The CUDA branch (float16 autocast + GradScaler around the fold optimizer), run on the CPU."""
-    import emhnet_lite.train.vectorized as vectorized
+    import emhnet_lite.train.vectorized.trainer as vectorized
 
     monkeypatch.setattr(vectorized, "use_amp", lambda config, device: True)
     train = TrainConfig(epochs=2, batch_size=8)

@@ -22,22 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "config.json) or, for the SynthME teaching run, the data root (e.g. data/)")
 
 
-def load_overlay_data(path: Path):
-    """(PreparedSet, PreprocessConfig or None) from a cache folder or a SynthME teaching data root."""
-    import json
-
-    from emhnet_lite.preprocess import PreprocessConfig, load_prepared, load_teaching_set
-
-    if (path / "manifest.csv").exists():
-        config = PreprocessConfig(**json.loads((path / "config.json").read_text()))
-        return load_prepared(path), config
-    if path.is_dir():
-        return load_teaching_set(path), None
-    raise FileNotFoundError(f"--overlay-data {path}: neither a prepared cache folder nor a data root")
-
-
 def run(args: argparse.Namespace) -> int:
-    from emhnet_lite.figures import RunFolderError
+    from emhnet_lite.runs import RunFolderError
 
     try:
         return _run(args)
@@ -59,9 +45,11 @@ def _run(args: argparse.Namespace) -> int:
         if args.overlay_data is None:
             print("error: --overlays needs --overlay-data (the prepared data the run was trained on)")
             return 2
-        data, preprocess_config = load_overlay_data(args.overlay_data)
-        extra.append(render_overlays(args.run, args.out, data, prefix=args.prefix, n_samples=args.overlays,
-                                     preprocess_config=preprocess_config))
+        from emhnet_lite.teaching import load_data
+
+        loaded = load_data(args.overlay_data, flag="--overlay-data", teaching_root=True)
+        extra.append(render_overlays(args.run, args.out, loaded.data, prefix=args.prefix, n_samples=args.overlays,
+                                     preprocess_config=loaded.preprocess_config()))
     records = render_all(args.run, args.out, prefix=args.prefix, selection=args.selection, extra=extra)
     table = sources_table(records)
     print(table.to_string(index=False))

@@ -87,34 +87,6 @@ def _vectorize_value(text: str) -> str:
     return text
 
 
-def cache_source(folder: Path) -> str:
-    """The run's data-source name: SynthME caches say so explicitly (figures label them synthetic)."""
-    from emhnet_lite.preprocess.cache import is_synthetic_cache
-
-    synthetic = is_synthetic_cache(folder)
-    if synthetic is None:
-        return f"cache:{folder.name} (provenance unknown)"
-    return f"synthme-cache:{folder.name}" if synthetic else f"cache:{folder.name}"
-
-
-def load_data(data: Path, synthme_scale: float | None):
-    """(PreparedSet, source description) from a cache folder, a cache root or a SynthME data root."""
-    from emhnet_lite.preprocess import load_prepared, load_teaching_set
-
-    if synthme_scale is not None:
-        return load_teaching_set(data, scale=synthme_scale), f"synthme(scale={synthme_scale})"
-    if (data / "manifest.csv").exists():
-        return load_prepared(data), cache_source(data)
-    candidates = sorted(p for p in data.glob("*/manifest.csv")) if data.is_dir() else []
-    if len(candidates) == 1:
-        return load_prepared(candidates[0].parent), cache_source(candidates[0].parent)
-    found = ", ".join(str(p.parent.name) for p in candidates) or "none"
-    raise FileNotFoundError(
-        f"--data {data}: not a prepared cache folder (no manifest.csv); cache folders "
-        f"inside: {found}. Run `emhnet prepare` first or pass --synthme-scale."
-    )
-
-
 def _model_overrides(pairs: list[str]) -> dict:
     """``["dim=64", "scales=(2,4)"]`` → ``{"dim": 64, "scales": (2, 4)}``."""
     import ast
@@ -175,21 +147,13 @@ def _child_argv(args: argparse.Namespace, shard: str) -> list[str]:
     return argv + (["--resume"] if args.resume else [])
 
 
-def print_metrics(run_dir: Path) -> None:
-    """The run's metrics table (oracle rows carry their test-set-selected label)."""
-    import pandas as pd
-
-    table = pd.read_csv(run_dir / "metrics.csv")
-    shown = table[["selection_label", "subset", "n_samples", "uf1", "uar", "accuracy"]]
-    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from emhnet_lite.train import LosoConfig, get_preset, merge_run, parse_shard, run_loso
-    from emhnet_lite.train.config import default_for_model
-    from emhnet_lite.train.vectorized import parse_vectorize_folds
+    from emhnet_lite.runs import merge_run, print_metrics
+    from emhnet_lite.teaching import load_data
+    from emhnet_lite.train import LosoConfig, default_for_model, get_preset, parse_shard, run_loso
+    from emhnet_lite.train.vectorized.trainer import parse_vectorize_folds
 
     started = time.perf_counter()
     if args.jobs > 1:
@@ -205,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"run folder: {args.out} ({time.perf_counter() - started:.1f} s with {args.jobs} processes)")
         return 0
     torch.set_num_threads(args.threads)
-    data, source = load_data(args.data, args.synthme_scale)
+    loaded = load_data(args.data, args.synthme_scale)
     overrides = {
         key: value
         for key, value in (
@@ -230,13 +194,13 @@ def run(args: argparse.Namespace) -> int:
     shard = parse_shard(args.shard)
     vectorize = parse_vectorize_folds(args.vectorize_folds, args.model, args.device)
     summary = run_loso(
-        data,
+        loaded.data,
         config,
         args.out,
         shard=shard,
         resume=args.resume,
         device=args.device,
-        data_source=source,
+        data_source=loaded.source,
         merge=not args.no_merge,
         vectorize_folds=vectorize,
     )

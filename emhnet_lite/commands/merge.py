@@ -19,8 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from emhnet_lite.commands.loso import print_metrics
-    from emhnet_lite.train import merge_run
+    from emhnet_lite.runs import merge_run, print_metrics
 
     if not (args.run_dir / "config.json").exists():
         print(f"error: {args.run_dir} is not a LOSO run folder (no config.json)")

@@ -1,7 +1,7 @@
 """Paper figures from saved run folders: confusion matrices, published comparison, gates, subjects, curves.
 
-Numbers come only from saved files (predictions, metrics, history, gate tables and the shipped
-published-results table); ``render_all`` writes the set and records each figure's sources.
+Numbers come only from saved files read by ``emhnet_lite.runs.load_run`` (predictions, metrics, history, gate
+tables) and the shipped published-results table; ``render_all`` writes the set and records each figure's sources.
 """
 
 from emhnet_lite.figures.plots import (
@@ -24,11 +24,11 @@ from emhnet_lite.figures.render import (
     sources_table,
     write_sources,
 )
-from emhnet_lite.figures.runs import RunFolderError, RunTables, load_run_tables
 
 __all__ = [
-    "FIGURE_KEYS", "FigureRecord", "render_figure", "write_sources", "FigureUnavailable", "RunFolderError", "RunTables", "comparison_figure", "comparison_per_dataset_figure",
-    "confusion_composite_figure", "confusion_per_dataset_figure", "load_published", "load_run_tables",
+    "FIGURE_KEYS", "FigureRecord", "render_figure", "write_sources", "FigureUnavailable", "comparison_figure",
+    "comparison_per_dataset_figure",
+    "confusion_composite_figure", "confusion_per_dataset_figure", "load_published",
     "per_subject_figure", "published_results_path", "region_gate_figure", "render_all", "save_figure",
     "sources_table", "training_curves_figure",
 ]

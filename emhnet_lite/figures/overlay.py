@@ -17,10 +17,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from emhnet_lite.constants import CLASS_NAMES, DATASETS, REGION_NAMES
-from emhnet_lite.dataset import PreparedSet
+from emhnet_lite.dataset import PreparedSet, data_fingerprint
 from emhnet_lite.figures.plots import FigureUnavailable, save_figure
 from emhnet_lite.figures.render import DEFAULT_PREFIX, FigureRecord
-from emhnet_lite.figures.runs import RunFolderError, RunTables, load_run_tables
+from emhnet_lite.runs import RunFolderError, RunTables, fold_dir_name, load_checkpoint, load_run
 
 REGION_COLOURS = ("#e41a1c", "#377eb8", "#4daf4a", "#ff7f00")
 QUIVER_STEP = 8  # crop pixels between flow arrows
@@ -44,8 +44,6 @@ class OverlaySample:
 
 def check_same_data(run: RunTables, data: PreparedSet) -> None:
     """The prepared set must be the one the run was trained on (sha256 fingerprint in config.json)."""
-    from emhnet_lite.train.loso import data_fingerprint
-
     expected = run.config.get("data", {}).get("fingerprint")
     if expected is None:
         raise RunFolderError(f"{run.root / 'config.json'}: no data.fingerprint; cannot match the prepared set")
@@ -74,7 +72,6 @@ def choose_samples(run: RunTables, n_samples: int) -> list[int]:
 
 def _load_fold_model(run: RunTables, fold_dir: Path) -> torch.nn.Module:
     from emhnet_lite.model import build_model
-    from emhnet_lite.train.runfolder import load_checkpoint
 
     path = fold_dir / "checkpoint.pt"
     if not path.exists():
@@ -88,7 +85,6 @@ def collect_overlay_samples(run: RunTables, data: PreparedSet, n_samples: int = 
                             preprocess_config=None) -> list[OverlaySample]:
     """Run each chosen sample's own fold checkpoint on it and re-prepare its face crop and raw flow."""
     from emhnet_lite.preprocess import PreprocessConfig, prepare_sample
-    from emhnet_lite.train.runfolder import fold_dir_name
 
     check_same_data(run, data)
     height, width = data.flows.shape[-2:]
@@ -176,7 +172,7 @@ def render_overlays(run_dir: str | os.PathLike, out_dir: str | os.PathLike, data
                     prefix: str = DEFAULT_PREFIX, n_samples: int = 3, preprocess_config=None,
                     show=None) -> FigureRecord:
     """Write ``<prefix>attention_flow_overlay.png/.pdf``; a model without attention is recorded as skipped."""
-    run = load_run_tables(run_dir)
+    run = load_run(run_dir)
     record = FigureRecord(prefix + "attention_flow_overlay", "face + region gates, flow, global attention",
                           [run.source(f"predictions_{run.primary_selection}"), "folds/*/checkpoint.pt",
                            "prepared cache + SynthME frames"])

@@ -16,8 +16,8 @@ from matplotlib.ticker import MaxNLocator
 
 from emhnet_lite.constants import CLASS_NAMES, DATASET_TITLES, DATASETS, REGION_NAMES
 from emhnet_lite.figures.published import selection_tag
-from emhnet_lite.figures.runs import GATE_COLUMNS, RunTables
 from emhnet_lite.metrics import scores
+from emhnet_lite.runs import GATE_COLUMNS, RunTables
 from emhnet_lite.utils import atomic_path
 
 SELECTION_COLOURS = {"yes": "#d95f02", "no": "#1b9e77", "unknown": "#9e9e9e"}

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from emhnet_lite.figures import plots
 from emhnet_lite.figures.published import load_published, published_results_path
-from emhnet_lite.figures.runs import RunTables, load_run_tables
+from emhnet_lite.runs import RunTables, load_run
 from emhnet_lite.utils import atomic_path
 
 DEFAULT_PREFIX = "07_"
@@ -88,7 +88,7 @@ def render_all(run_dir: str | os.PathLike, out_dir: str | os.PathLike, prefix: s
     silently. ``show`` (e.g. IPython's ``display``) receives each figure in notebooks. The provenance table
     ``<prefix>figure_sources.csv`` is written beside the figures.
     """
-    run = load_run_tables(run_dir)
+    run = load_run(run_dir)
     records = []
     for key in FIGURE_KEYS:
         record, fig = render_figure(run, key, out_dir, prefix, selection)

@@ -8,7 +8,6 @@ from typing import Any
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "constant")
 CLASS_WEIGHTINGS = ("none", "balanced")
-SELECTIONS = ("last", "val", "oracle")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 schedule — own weights, optimizer state, seed, shuffling, augmentation draws, training subset and epochs.
 
 Per fold, the random numbers, batches, loss, clipping and optimizer arithmetic are those of
-``trainer.train_model``; only the model's kernels run batched over the folds (see ``model/ensemble.py``),
+``trainer.train_model``; only the model's kernels run batched over the folds (see ``ensemble.py``),
 so results agree with fold-by-fold training to float rounding (tests/test_vectorized.py states how closely).
 """
 
@@ -17,12 +17,10 @@ from torch import nn
 from torch.profiler import record_function
 
 from emhnet_lite.dataset import PreparedSet
-from emhnet_lite.model.ensemble import FoldEnsemble, build_fold_ensemble
 from emhnet_lite.model.regions import check_boxes
 from emhnet_lite.progress import progress
 from emhnet_lite.train.augment import apply_augmentation, augment_draws
 from emhnet_lite.train.config import TrainConfig
-from emhnet_lite.train.fold_optim import FoldOptimizer, clip_grad_norm_per_fold_
 from emhnet_lite.train.trainer import (
     EpochRecord,
     EvalOutput,
@@ -33,6 +31,8 @@ from emhnet_lite.train.trainer import (
     training_loss,
     use_amp,
 )
+from emhnet_lite.train.vectorized.ensemble import FoldEnsemble, build_fold_ensemble
+from emhnet_lite.train.vectorized.optim import FoldOptimizer, clip_grad_norm_per_fold_
 from emhnet_lite.utils import keep_freed_memory
 
 

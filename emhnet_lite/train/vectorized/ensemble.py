@@ -20,8 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from emhnet_lite.model.batchnorm import batch_norm_channels_last
 from emhnet_lite.model.ststnet import STSTNet
+from emhnet_lite.train.vectorized import roi_align  # noqa: F401  (registers roi_align's vmap rule)
+from emhnet_lite.train.vectorized.batchnorm import batch_norm_channels_last
 
 #: aux outputs a fold ensemble returns per fold (the rest — attention maps etc. — is for single models).
 ENSEMBLE_AUX_KEYS = ("aux_loss", "region_weights", "scale_weights")

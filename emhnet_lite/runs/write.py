@@ -1,4 +1,7 @@
-"""Reading and writing LOSO run folders (layout: ``docs/run_folder.md``); every write is atomic."""
+"""Writing LOSO run folders (format in ``runs/layout.py``, ``docs/run_folder.md``); every write is atomic.
+
+``merge_run`` builds the run's top-level tables from its finished fold folders, scoring each selection once.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ import platform
 import subprocess
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,56 +19,16 @@ import pandas as pd
 import torch
 
 from emhnet_lite import __version__, metrics
-from emhnet_lite.constants import CLASS_NAMES, REGION_NAMES
-from emhnet_lite.utils import atomic_path, write_json_atomic
-
-PROB_COLUMNS = [f"prob_{name}" for name in CLASS_NAMES]
-GATE_COLUMNS = [f"gate_{name}" for name in REGION_NAMES]
-SELECTION_LABELS = {
-    "last": "last epoch",
-    "val": "validation-selected epoch",
-    "oracle": "oracle (test-set-selected)",
-}
-FOLD_DONE = "fold.json"
-
-
-def selection_label(selection: str) -> str:
-    """Human label of a selection mode; the oracle's always says test-set-selected."""
-    return SELECTION_LABELS[selection]
-
-
-def write_csv_atomic(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
-    """Write ``frame`` as CSV (no index) atomically."""
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
-    return Path(path)
-
-
-def read_csv(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a run-folder CSV keeping ids (subject, clip, dataset) as strings."""
-    return pd.read_csv(path, dtype={"subject": str, "clip": str, "dataset": str})
-
-
-def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], **meta: Any) -> Path:
-    """Save weights plus JSON-able metadata so that ``torch.load(..., weights_only=True)`` can read them."""
-    with atomic_path(path) as tmp:
-        torch.save({"state_dict": state_dict, **meta}, tmp)
-    return Path(path)
-
-
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a fold checkpoint safely (``weights_only=True``): ``{"state_dict": ..., "epoch": ..., ...}``."""
-    return torch.load(path, map_location=map_location, weights_only=True)
-
-
-def fold_dir_name(fold: int, subject_key: str) -> str:
-    """``NN_<dataset>_<subject>`` for subject key ``dataset/subject``."""
-    return f"{fold:02d}_" + subject_key.replace("/", "_")
-
-
-def fold_is_done(fold_dir: str | os.PathLike) -> bool:
-    """A fold is finished iff its ``fold.json`` (written last) exists."""
-    return (Path(fold_dir) / FOLD_DONE).exists()
+from emhnet_lite.runs.layout import (
+    FOLD_DONE,
+    PROB_COLUMNS,
+    finished_folds,
+    fold_dir_name,
+    read_csv,
+    selection_label,
+    write_csv_atomic,
+)
+from emhnet_lite.utils import write_json_atomic
 
 
 def write_or_check_config(
@@ -169,12 +131,6 @@ def _selection_rows(fold_dirs: list[Path], selection: str) -> tuple[pd.DataFrame
     return predictions, gates
 
 
-def finished_folds(run_dir: str | os.PathLike) -> list[Path]:
-    """Finished fold folders of a run, in fold order."""
-    folds = Path(run_dir) / "folds"
-    return sorted(p for p in folds.glob("*") if p.is_dir() and fold_is_done(p)) if folds.exists() else []
-
-
 def merge_run(
     run_dir: str | os.PathLike, allow_partial: bool = False, process_wall_time_s: float | None = None
 ) -> dict[str, Any]:
@@ -206,14 +162,9 @@ def merge_run(
             write_csv_atomic(run_dir / "predictions.csv", predictions)
         if not gates.empty:
             write_csv_atomic(run_dir / f"gates_{selection}.csv", gates)
-        table = metrics.breakdown(predictions)
-        subsets = {}
-        for name, part in [("composite", predictions)] + list(predictions.groupby("dataset", sort=False)):
-            result = metrics.scores(part["true"].to_numpy(), part["predicted"].to_numpy())
-            subsets[str(name)] = {
-                **result.as_dict(),
-                "n_subjects": int((part["dataset"] + "/" + part["subject"]).nunique()),
-            }
+        scored = metrics.subset_scores(predictions)  # scored once: metrics.csv and metrics.json share it
+        table = metrics.breakdown_frame(scored)
+        subsets = {name: {**result.as_dict(), "n_subjects": int(n_subjects)} for name, result, n_subjects in scored}
         summary["selections"][selection] = {
             "selection_label": selection_label(selection),
             "test_set_selected": selection == "oracle",
@@ -281,47 +232,3 @@ def _write_manifest(
     elif "run_wall_time_s" in previous:  # a re-merge without training keeps the original run's time
         manifest["run_wall_time_s"] = previous["run_wall_time_s"]
     write_json_atomic(run_dir / "manifest.json", manifest)
-
-
-@dataclass
-class RunResults:
-    """Everything a finished (merged) run folder holds, as Python objects."""
-
-    path: Path
-    config: dict[str, Any]
-    manifest: dict[str, Any]
-    metrics: pd.DataFrame
-    metrics_json: dict[str, Any]
-    predictions: dict[str, pd.DataFrame]  # selection → table
-    history: pd.DataFrame
-    gates: dict[str, pd.DataFrame] = field(default_factory=dict)
-
-    @property
-    def primary_selection(self) -> str:
-        return self.config["selection"]
-
-
-def load_run(run_dir: str | os.PathLike) -> RunResults:
-    """Load a merged run folder; a clear error if it is not one (e.g. shards not merged yet)."""
-    run_dir = Path(run_dir)
-    needed = ["config.json", "manifest.json", "metrics.csv", "metrics.json", "history.csv"]
-    missing = [name for name in needed if not (run_dir / name).exists()]
-    if missing:
-        raise FileNotFoundError(
-            f"{run_dir}: not a merged run folder (missing {missing}); "
-            f"run `emhnet merge {run_dir}` after all shards finished"
-        )
-    predictions = {
-        p.stem.removeprefix("predictions_"): read_csv(p) for p in sorted(run_dir.glob("predictions_*.csv"))
-    }
-    gates = {p.stem.removeprefix("gates_"): read_csv(p) for p in sorted(run_dir.glob("gates_*.csv"))}
-    return RunResults(
-        path=run_dir,
-        config=json.loads((run_dir / "config.json").read_text()),
-        manifest=json.loads((run_dir / "manifest.json").read_text()),
-        metrics=read_csv(run_dir / "metrics.csv"),
-        metrics_json=json.loads((run_dir / "metrics.json").read_text()),
-        predictions=predictions,
-        history=read_csv(run_dir / "history.csv"),
-        gates=gates,
-    )

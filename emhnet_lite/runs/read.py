@@ -1,7 +1,8 @@
-"""Read a LOSO run folder (layout in ``docs/run_folder.md``) for figures, with checks that name the file.
+"""The one reader of LOSO run folders (format in ``runs/layout.py``, ``docs/run_folder.md``), with checks.
 
-Every number a figure shows comes from these tables; nothing is typed in. The loader re-computes the
-pooled scores from the prediction files and refuses a run whose ``metrics.csv`` disagrees with them.
+Every number a chapter, figure or command shows comes from these tables; nothing is typed in. The reader
+re-computes the pooled scores from the prediction files and refuses a run whose ``metrics.csv`` disagrees
+with them; every problem is a ``RunFolderError`` naming the file (and row and column where there is one).
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from emhnet_lite.constants import DATASET_TITLES, NUM_CLASSES, REGION_NAMES
+from emhnet_lite.constants import DATASET_TITLES, NUM_CLASSES
 from emhnet_lite.metrics import scores
+from emhnet_lite.runs.layout import (
+    GATE_COLUMNS,
+    HISTORY_COLUMNS,
+    METRIC_COLUMNS,
+    PREDICTION_COLUMNS,
+    SELECTION_LABELS,
+    SELECTIONS,
+)
 
-SELECTIONS: tuple[str, ...] = ("last", "val", "oracle")
-PREDICTION_COLUMNS = ("dataset", "subject", "clip", "fold", "true", "predicted", "selected_epoch")
-METRIC_COLUMNS = ("selection", "subset", "n_samples", "uf1", "uar")
-HISTORY_COLUMNS = ("fold", "dataset", "subject", "epoch", "train_loss", "train_acc", "test_loss", "test_acc")
-GATE_COLUMNS = tuple(f"gate_{name}" for name in REGION_NAMES)
 #: Scores recomputed from predictions must match metrics.csv to this tolerance (CSV float round-trip).
 SCORE_TOLERANCE = 1e-6
 
@@ -32,7 +36,7 @@ class RunFolderError(ValueError):
 
 @dataclass
 class RunTables:
-    """The files of one run folder as DataFrames, plus the ``files`` each table was read from."""
+    """The files of one merged run folder as Python objects, plus the ``files`` each table was read from."""
 
     root: Path
     config: dict
@@ -41,6 +45,8 @@ class RunTables:
     metrics: pd.DataFrame
     history: pd.DataFrame | None
     gates: dict[str, pd.DataFrame]
+    manifest: dict = field(default_factory=dict)  # {} when the folder has no manifest.json
+    metrics_json: dict = field(default_factory=dict)  # {} when the folder has no metrics.json
     files: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -74,7 +80,7 @@ class RunTables:
         table = self.predictions.get(selection)
         if table is not None and "selection_label" in table.columns and len(table):
             return str(table["selection_label"].iloc[0])
-        return "oracle (test-set-selected)" if selection == "oracle" else selection
+        return SELECTION_LABELS["oracle"] if selection == "oracle" else selection
 
     def source(self, key: str) -> str:
         """The file name (relative to the run folder) a table was read from, for figure provenance."""
@@ -128,8 +134,16 @@ def _check_against_metrics(selection: str, predictions: pd.DataFrame, metrics: p
                                      f"gives {recomputed:.6f}")
 
 
-def load_run_tables(run_dir: str | os.PathLike) -> RunTables:
-    """Load and cross-check a run folder's config, predictions, metrics, history and gate tables."""
+def _read_json(path: Path) -> dict:
+    """A JSON file of the run folder, or an error naming it."""
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RunFolderError(f"{path}: not readable JSON ({err})") from err
+
+
+def load_run(run_dir: str | os.PathLike) -> RunTables:
+    """Load and cross-check a merged run folder: config, predictions, metrics, history, gates, manifest."""
     root = Path(run_dir)
     if not root.is_dir():
         raise RunFolderError(f"{root}: run folder not found")
@@ -137,9 +151,12 @@ def load_run_tables(run_dir: str | os.PathLike) -> RunTables:
     config_path = root / "config.json"
     if not config_path.exists():
         raise RunFolderError(f"{config_path}: missing (see docs/run_folder.md)")
-    config = json.loads(config_path.read_text())
+    config = _read_json(config_path)
     files["config"] = config_path
     metrics_path = root / "metrics.csv"
+    if not metrics_path.exists():
+        raise RunFolderError(f"{root}: not a merged run folder (no metrics.csv); "
+                             f"run `emhnet merge {root}` after all shards finished")
     metrics = _read_csv(metrics_path, METRIC_COLUMNS)
     files["metrics"] = metrics_path
 
@@ -160,8 +177,6 @@ def load_run_tables(run_dir: str | os.PathLike) -> RunTables:
         _check_labels(primary, primary_path)
         predictions[primary_selection] = primary
         files[f"predictions_{primary_selection}"] = primary_path
-    if not predictions:
-        raise RunFolderError(f"{root}: no predictions*.csv")
 
     history = None
     history_path = root / "history.csv"
@@ -176,7 +191,18 @@ def load_run_tables(run_dir: str | os.PathLike) -> RunTables:
             _check_labels(table, path, ("true",))
             gates[selection] = table
             files[f"gates_{selection}"] = path
+    extra = {}
+    for key in ("manifest", "metrics_json"):
+        path = root / (key.replace("_json", "") + ".json")
+        if path.exists():
+            extra[key] = _read_json(path)
+            files[key] = path
     return RunTables(root=root, config=config, predictions=predictions, primary_selection=primary_selection,
-                     metrics=metrics, history=history, gates=gates, files=files)
+                     metrics=metrics, history=history, gates=gates, files=files, **extra)
 
 
+def print_metrics(run_dir: str | os.PathLike) -> None:
+    """Print the run's metrics table (oracle rows carry their test-set-selected label)."""
+    table = pd.read_csv(Path(run_dir) / "metrics.csv")
+    shown = table[["selection_label", "subset", "n_samples", "uf1", "uar", "accuracy"]]
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
