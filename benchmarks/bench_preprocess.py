@@ -19,12 +19,12 @@ import pandas as pd
 import torch
 
 from emhnet_lite.data import load_composite
-from emhnet_lite.data.common import spot_apex as reader_spot_apex
+from emhnet_lite.data.common import middle_frame
+from emhnet_lite.data.frames import frame_path, read_frame
 from emhnet_lite.preprocess import PreprocessConfig, cache_key, prepare_dataset, write_report
 from emhnet_lite.preprocess.align import alignment_matrix, warp_face
-from emhnet_lite.preprocess.apex import middle_apex, spot_apex
+from emhnet_lite.preprocess.apex import spot_apex
 from emhnet_lite.preprocess.flow import compute_flow, normalize_flow, optical_strain, resize_flow
-from emhnet_lite.preprocess.frames import frame_path, read_frame
 from emhnet_lite.preprocess.landmarks import detect_dlib, eye_centres, landmarks_from_dlib, synthme_root_of
 from emhnet_lite.preprocess.regions import region_boxes
 from emhnet_lite.synth import ensure_synthme, read_ground_truth
@@ -106,16 +106,14 @@ def flow_epe(table: pd.DataFrame, backends: dict[str, PreprocessConfig]) -> dict
 def apex_error(table: pd.DataFrame, config: PreprocessConfig) -> dict[str, float]:
     """Mean absolute frame error vs the true apex on the SMIC clips for each apex policy."""
     smic = table[table["dataset"] == "smic"]
-    errors: dict[str, list[int]] = {"middle": [], "spot_flow_aligned": [], "spot_pixel_difference_reader": []}
+    errors: dict[str, list[int]] = {"middle": [], "spot_flow_aligned": []}
     for _, row in smic.iterrows():
         truth = truth_of(row)
         onset, offset = int(row["onset"]), int(row["offset"])
-        errors["middle"].append(abs(middle_apex(onset, offset) - truth["apex"]))
+        errors["middle"].append(abs(middle_frame(onset, offset) - truth["apex"]))
         spotted, _ = spot_apex(lambda n, r=row: read_frame(frame_path(r, n)), onset, offset,
                                truth["landmarks_onset"], config.spot_size)
         errors["spot_flow_aligned"].append(abs(spotted - truth["apex"]))
-        reader = reader_spot_apex(Path(row["frame_dir"]), row["frame_template"], onset, offset)
-        errors["spot_pixel_difference_reader"].append(abs(reader - truth["apex"]))
     result = {name: round(float(np.mean(values)), 2) for name, values in errors.items()}
     result["clips"] = len(smic)
     result["mean_clip_frames"] = round(float((smic["offset"] - smic["onset"] + 1).mean()), 1)

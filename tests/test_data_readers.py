@@ -13,7 +13,7 @@ from emhnet_lite.data import (
     frame_path,
     load_composite,
     read_casme2,
-    read_gray,
+    read_frame,
     read_samm,
     read_sample_list,
     read_smic,
@@ -43,7 +43,7 @@ def test_readers_share_one_schema_and_subject_ids(roots):
         row = table.iloc[0]
         for frame in (row["onset"], row["apex"], row["offset"]):
             assert frame_path(row, frame).is_file()
-        assert read_gray(frame_path(row, row["apex"])).ndim == 2
+        assert read_frame(frame_path(row, row["apex"])).ndim == 2
     # SMIC: folder s1 / clip s1_ne_01, list id s01; SMIC has no apex -> middle frame policy
     smic = tables["smic"]
     assert smic["clip"].str.fullmatch(r"s\d+_(ne|po|sur)_\d\d").all()
@@ -118,14 +118,9 @@ def test_real_sample_list_against_synth_reports_every_missing_clip(roots):
     assert (table["dataset"] == "smic").sum() > 0
 
 
-def test_smic_spot_policy_finds_the_true_apex(roots):
-    from emhnet_lite.synth import ground_truth_index
-
-    spotted = read_smic(roots["smic"], apex_policy="spot")
-    assert (spotted["apex_source"] == "spot").all()
-    truth = ground_truth_index(roots["smic"]).set_index(["dataset", "subject", "clip"])
-    true_apex = truth.loc[[("smic", s, c) for s, c in zip(spotted["subject"], spotted["clip"], strict=True)],
-                          "true_apex"].to_numpy()
-    assert abs(spotted["apex"].to_numpy() - true_apex).mean() <= 2.0
+def test_readers_leave_apex_spotting_to_preprocessing(roots):
+    """One apex spotter (preprocess/apex.py): the readers take the middle frame and name where spotting lives."""
+    with pytest.raises(ValueError, match=r"preprocessing's.*emhnet prepare --apex spot"):
+        read_smic(roots["smic"], apex_policy="spot")
     with pytest.raises(ValueError, match="unknown apex policy"):
         read_smic(roots["smic"], apex_policy="argmax")

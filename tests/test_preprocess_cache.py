@@ -9,10 +9,10 @@ import pytest
 import torch
 from skimage import data
 
+from emhnet_lite.data.frames import FrameError
 from emhnet_lite.dataset import PreparedSet
 from emhnet_lite.preprocess import PreprocessConfig, cache_key, prepare_dataset, prepare_sample, write_report
 from emhnet_lite.preprocess import cache as cache_module
-from emhnet_lite.preprocess.frames import FrameError
 
 CONFIG = PreprocessConfig(landmark_source="dlib", flow_backend="farneback")
 
@@ -148,8 +148,8 @@ def test_apex_policy_for_unannotated_clips(clips, policy, expected):
 
 def test_spot_ignores_head_drift(clips):
     root, _ = clips  # EP04 drifts most at frame 7; without drift compensation spotting would pick it
+    from emhnet_lite.data.frames import frame_path, read_frame
     from emhnet_lite.preprocess.apex import spot_apex
-    from emhnet_lite.preprocess.frames import frame_path, read_frame
     from emhnet_lite.preprocess.landmarks import detect_dlib
 
     clip = row(root, "EP04", offset=7)

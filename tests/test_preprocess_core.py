@@ -9,7 +9,7 @@ from skimage import data
 
 from emhnet_lite.constants import FLOW_CHANNELS, REGION_NAMES
 from emhnet_lite.preprocess import FlowError, FrameError, LandmarkError, PreprocessConfig, prepare_frames
-from emhnet_lite.preprocess.align import alignment_matrix, transform_points
+from emhnet_lite.preprocess.align import alignment_matrix, derive_canonical_template, transform_points
 from emhnet_lite.preprocess.flow import (
     compute_flow,
     normalize_flow,
@@ -20,7 +20,6 @@ from emhnet_lite.preprocess.flow import (
 from emhnet_lite.preprocess.landmarks import (
     CANONICAL_TEMPLATE,
     MIRROR_INDEX,
-    derive_canonical_template,
     detect_dlib,
     eye_centres,
     landmarks_from_dlib,

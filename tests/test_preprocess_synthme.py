@@ -11,6 +11,7 @@ import torch
 
 from emhnet_lite.cli import main as cli_main
 from emhnet_lite.data import load_composite
+from emhnet_lite.data.frames import frame_path, read_frame
 from emhnet_lite.preprocess import (
     PreprocessConfig,
     cache_key,
@@ -18,7 +19,6 @@ from emhnet_lite.preprocess import (
     prepare_sample,
 )
 from emhnet_lite.preprocess.flow import compute_flow
-from emhnet_lite.preprocess.frames import frame_path, read_frame
 from emhnet_lite.preprocess.landmarks import synth_landmarks, synthme_root_of
 from emhnet_lite.synth import generate_synthme, read_ground_truth
 from emhnet_lite.teaching import load_teaching_set

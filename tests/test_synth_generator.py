@@ -11,7 +11,7 @@ import pytest
 
 from emhnet_lite.cli import main as cli_main
 from emhnet_lite.constants import CLASS_NAMES, DATASETS, PUBLISHED_COMPOSITE
-from emhnet_lite.data import frame_path, load_composite, read_gray
+from emhnet_lite.data import frame_path, load_composite, read_frame
 from emhnet_lite.synth import TEACHING_SCALE, ensure_synthme, generate_synthme, read_ground_truth
 from emhnet_lite.synth.layout import PUBLISHED_SUBJECTS, plan_dataset, scaled_counts
 from emhnet_lite.synth.motion import au_field, ground_truth_flow, sample_field
@@ -46,7 +46,7 @@ def test_release_layouts(tiny):
     assert list((tiny / "casme2" / "CASME2_RAW_selected").glob("sub[0-9][0-9]/EP*/img*.jpg"))
     assert (tiny / "samm" / "SAMM_Micro_FACS_Codes_v2.xlsx").is_file()
     samm_frames = list((tiny / "samm" / "SAMM").glob("[0-9][0-9][0-9]/*_*_*/[0-9][0-9][0-9]_[0-9][0-9][0-9][0-9][0-9].jpg"))
-    assert samm_frames and read_gray(samm_frames[0]).ndim == 2
+    assert samm_frames and read_frame(samm_frames[0]).ndim == 2
     assert cv2.imread(str(samm_frames[0]), cv2.IMREAD_UNCHANGED).ndim == 2  # SAMM is grayscale
     smic = list((tiny / "smic" / "HS").glob("s[0-9]*/micro/*/s*_*_[0-9][0-9]/*.bmp"))
     assert smic and {p.parts[-3] for p in smic} == {"negative", "positive", "surprise"}
@@ -90,8 +90,8 @@ def test_ground_truth_flow_explains_the_motion(tiny):
     row = table[table["dataset"] == "casme2"].iloc[0]
     truth = read_ground_truth(tiny, "casme2", row["subject"], row["clip"])
     flow = truth["flow"]
-    onset = read_gray(frame_path(row, truth["onset"])).astype(np.float32)
-    apex = read_gray(frame_path(row, truth["apex"])).astype(np.float32)
+    onset = read_frame(frame_path(row, truth["onset"])).astype(np.float32)
+    apex = read_frame(frame_path(row, truth["apex"])).astype(np.float32)
     assert flow.shape == (*onset.shape, 2) and truth["landmarks_apex"].shape == (68, 2)
     assert truth["onset"] == row["onset"] and truth["offset"] == row["offset"]
     assert row["onset"] <= truth["apex"] <= row["offset"]

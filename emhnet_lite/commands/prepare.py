@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for dataset in RELEASE_MARKERS:
         parser.add_argument(f"--{dataset}", type=Path, default=None, help=f"explicit {dataset} release root")
     parser.add_argument("--out", type=Path, required=True, help="cache folder (a <config-key>/ subfolder is made)")
-    parser.add_argument("--preset", default="default", help="preprocessing preset (see PRESETS)")
+    parser.add_argument("--preset", default="default", help="preprocessing preset (see PREPROCESS_PRESETS)")
     parser.add_argument("--size", type=int, default=None, help="model input side (default from the preset)")
     parser.add_argument("--flow", choices=["tvl1", "farneback"], default=None, help="flow backend")
     parser.add_argument("--landmarks", choices=["auto", "dlib", "synth", "canonical"], default=None)

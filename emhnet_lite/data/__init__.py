@@ -6,18 +6,12 @@ point the kit at real releases are in ``docs/data.md``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from emhnet_lite.data.casme2 import read_casme2
-from emhnet_lite.data.common import EMOTION_TO_LABEL, TABLE_COLUMNS, DataFormatError, read_gray
+from emhnet_lite.data.common import EMOTION_TO_LABEL, TABLE_COLUMNS, DataFormatError
 from emhnet_lite.data.composite import CompositeReport, count_table, load_composite, read_sample_list
+from emhnet_lite.data.frames import FrameError, frame_path, read_frame
 from emhnet_lite.data.samm import read_samm
 from emhnet_lite.data.smic import read_smic
-
-
-def frame_path(row, frame: int) -> Path:
-    """Path of frame number ``frame`` of a composite-table row: ``frame_dir / frame_template``."""
-    return Path(row["frame_dir"]) / row["frame_template"].format(frame=int(frame))
 
 
 def clip_browser(row, **kwargs):
@@ -28,6 +22,7 @@ def clip_browser(row, **kwargs):
 
 
 __all__ = [
-    "EMOTION_TO_LABEL", "TABLE_COLUMNS", "CompositeReport", "DataFormatError", "clip_browser", "count_table",
-    "frame_path", "load_composite", "read_casme2", "read_gray", "read_sample_list", "read_samm", "read_smic",
+    "EMOTION_TO_LABEL", "TABLE_COLUMNS", "CompositeReport", "DataFormatError", "FrameError", "clip_browser",
+    "count_table", "frame_path", "load_composite", "read_casme2", "read_frame", "read_sample_list", "read_samm",
+    "read_smic",
 ]

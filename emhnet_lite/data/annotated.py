@@ -138,8 +138,7 @@ def _read_row(layout: WorkbookLayout, cells: dict, number: int, workbook: Path, 
         raise DataFormatError(workbook, f"onset {onset} is after offset {offset}", number, layout.onset)
     check_frame_range(listing, frame_dir, onset, offset, workbook, number)
     apex, apex_source = resolve_apex(apex, onset, offset, file=workbook, row=number, column=layout.apex,
-                                     raw=apex_raw, policy=apex_policy, frame_dir=frame_dir,
-                                     template=listing.template)
+                                     raw=apex_raw, policy=apex_policy)
     if verify != "none":
         frames = (onset, apex, offset) if verify == "endpoints" else range(onset, offset + 1)
         try:

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pandas as pd
+
+from emhnet_lite.data.frames import FrameError, read_frame
 
 #: Column order of every reader's table (the composite table contract).
 TABLE_COLUMNS: tuple[str, ...] = (
@@ -35,8 +35,9 @@ EMOTION_TO_LABEL: dict[str, dict[str, int | None]] = {
 #: Frame rates of the releases (frames per second).
 FPS = {"casme2": 200, "samm": 200, "smic": 100}
 
-#: Apex policies for clips without an annotated apex.
-APEX_POLICIES = ("middle", "spot")
+#: The readers' apex policy for clips without an annotated apex; spotting the apex from motion is a
+#: preprocessing step (``PreprocessConfig(apex_policy="spot")``, ``preprocess/apex.py``).
+APEX_POLICIES = ("middle",)
 
 _FRAME_NAME = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)(?P<suffix>\.[A-Za-z0-9]+)$")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".bmp", ".png", ".tif", ".tiff"}
@@ -115,47 +116,19 @@ def check_frame_range(listing: FrameListing, frame_dir: Path, onset: int, offset
                               f"missing in {frame_dir}: {shown}{more}", row)
 
 
-def read_gray(path: Path) -> np.ndarray:
-    """Decode one frame as grayscale uint8 ``[H, W]``; an unreadable or corrupt file raises naming it."""
-    data = np.fromfile(path, dtype=np.uint8) if path.is_file() else None
-    if data is None:
-        raise DataFormatError(path, "frame file not found")
-    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
-    if image is None:
-        raise DataFormatError(path, "frame file is corrupt or not an image")
-    return image
-
-
 def verify_frames(frame_dir: Path, template: str, frames: Iterable[int]) -> None:
     """Decode the given frames (by default onset, apex, offset) so a corrupt file fails at read time."""
     for frame in frames:
-        read_gray(frame_dir / template.format(frame=frame))
-
-
-def spot_apex(frame_dir: Path, template: str, onset: int, offset: int) -> int:
-    """Apex by spotting (``spot`` policy): the frame least like both ends of the clip.
-
-    Score = blurred mean absolute difference from the onset frame plus that from the offset frame, each
-    with its median removed (lighting changes); a slow head drift adds about the same amount to every
-    frame's score, so it does not pull the apex to an end.
-    """
-    def load(frame: int) -> np.ndarray:
-        image = read_gray(frame_dir / template.format(frame=frame)).astype(np.float32)
-        return cv2.GaussianBlur(image, (5, 5), 1.0)
-
-    first, last = load(onset), load(offset)
-    best, best_score = middle_frame(onset, offset), -1.0
-    for frame in range(onset + 1, offset):
-        image = load(frame)
-        score = sum(float(np.abs(d - np.median(d)).mean()) for d in (image - first, image - last))
-        if score > best_score:
-            best, best_score = frame, score
-    return best
+        path = frame_dir / template.format(frame=frame)
+        try:
+            read_frame(path)
+        except FrameError as error:
+            raise DataFormatError(path, str(error).removeprefix(f"{path}: ")) from error
 
 
 def middle_frame(onset: int, offset: int) -> int:
     """The ``middle`` apex policy: ``onset + (offset - onset) // 2`` (MEB's choice for SMIC)."""
-    return onset + (offset - onset) // 2
+    return int(onset + (offset - onset) // 2)
 
 
 def make_table(rows: list[dict], dataset: str) -> pd.DataFrame:
@@ -194,22 +167,29 @@ def parse_int_cell(value: object, file: str | os.PathLike, row: int, column: str
     return int(number)
 
 
+def check_apex_policy(policy: str) -> None:
+    """The readers know ``middle`` only; ``spot`` is named as preprocessing's, anything else is an error."""
+    if policy == "spot":
+        raise ValueError("apex_policy='spot' is preprocessing's, not the readers': read with 'middle' and "
+                         "prepare with PreprocessConfig(apex_policy='spot') (emhnet prepare --apex spot)")
+    if policy not in APEX_POLICIES:
+        raise ValueError(f"unknown apex policy {policy!r}; expected one of {APEX_POLICIES}")
+
+
 def resolve_apex(apex: int | None, onset: int, offset: int, *, file: str | os.PathLike, row: int | None,
-                 column: str | None, raw: object, policy: str, frame_dir: Path,
-                 template: str) -> tuple[int, str]:
+                 column: str | None, raw: object, policy: str) -> tuple[int, str]:
     """Validate an annotated apex or apply the policy fallback; returns ``(apex, apex_source)``.
 
     ``column=None`` means the release has no apex at all (SMIC): the source is then the bare policy name.
     """
+    check_apex_policy(policy)
     if onset > offset:
         raise DataFormatError(file, f"onset {onset} is after offset {offset}", row)
     if apex is not None:
         if not onset <= apex <= offset:
             raise DataFormatError(file, f"apex {apex} outside [onset {onset}, offset {offset}]", row, column)
         return apex, "annotated"
-    if policy not in APEX_POLICIES:
-        raise ValueError(f"unknown apex policy {policy!r}; expected one of {APEX_POLICIES}")
-    value = middle_frame(onset, offset) if policy == "middle" else spot_apex(frame_dir, template, onset, offset)
+    value = middle_frame(onset, offset)
     if column is None:
         return value, policy
     reason = "blank" if raw is None or str(raw).strip() == "" else str(raw).strip()

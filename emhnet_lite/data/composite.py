@@ -113,10 +113,6 @@ class CompositeReport:
         """True when every loaded count equals the published table."""
         return bool((self.counts == self.published).all().all())
 
-    def to_frame(self) -> pd.DataFrame:
-        """The comparison as one DataFrame (what a notebook shows)."""
-        return self.comparison
-
     def __str__(self) -> str:
         lines = ["Composite (MEGC2019 CDE) counts: loaded vs published"]
         with pd.option_context("display.width", 200, "display.max_columns", 30):

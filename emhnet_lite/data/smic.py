@@ -1,7 +1,8 @@
 """SMIC-HS reader: the folder tree ``HS/s1/micro/{negative,positive,surprise}/s1_ne_01/*.bmp``.
 
 The clip folder is the micro-expression interval (onset = first frame, offset = last); SMIC has no apex,
-so the apex comes from ``apex_policy`` (``middle`` by default, or ``spot``). Subject folders are ``s1``;
+so the apex is the middle frame (``apex_policy="middle"``; spotting it from motion is preprocessing's
+``apex_policy="spot"``). Subject folders are ``s1``;
 the published sample list writes ``s01``: the table uses ``s01`` and keeps the folder's clip name.
 """
 
@@ -98,7 +99,7 @@ def _read_clip(clip_dir: Path, folder: str, subject: str, emotion: str, apex_pol
     onset, offset = listing.numbers[0], listing.numbers[-1]
     check_frame_range(listing, clip_dir, onset, offset, clip_dir, None)
     apex, apex_source = resolve_apex(None, onset, offset, file=clip_dir, row=None, column=None, raw=None,
-                                     policy=apex_policy, frame_dir=clip_dir, template=listing.template)
+                                     policy=apex_policy)
     if verify != "none":
         verify_frames(clip_dir, listing.template,
                       (onset, apex, offset) if verify == "endpoints" else listing.numbers)

@@ -20,9 +20,9 @@ from emhnet_lite.constants import CLASS_NAMES, DATASETS, REGION_NAMES
 from emhnet_lite.dataset import PreparedSet, data_fingerprint
 from emhnet_lite.figures.plots import FigureUnavailable, save_figure
 from emhnet_lite.figures.render import DEFAULT_PREFIX, FigureRecord
+from emhnet_lite.preprocess.view import region_rgb
 from emhnet_lite.runs import RunFolderError, RunTables, fold_dir_name, load_checkpoint, load_run
 
-REGION_COLOURS = ("#e41a1c", "#377eb8", "#4daf4a", "#ff7f00")
 QUIVER_STEP = 8  # crop pixels between flow arrows
 FLOW_TOLERANCE = 1e-4  # re-prepared flow vs cached flow (max abs difference)
 OVERLAY_DPI = 80  # photo-like, noisy-textured panels: a lower PNG resolution keeps the file small
@@ -143,8 +143,8 @@ def overlay_figure(samples: list[OverlaySample], run: RunTables) -> Figure:
         for region, (box, weight) in enumerate(zip(sample.boxes, sample.region_weights, strict=True)):
             x0, y0, x1, y1 = box * scale
             box_ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, linewidth=1.5,
-                                       edgecolor=REGION_COLOURS[region]))
-            box_ax.text(x0 + 2, y0 + 2, f"{REGION_NAMES[region]} {weight:.2f}", color=REGION_COLOURS[region],
+                                       edgecolor=region_rgb(region)))
+            box_ax.text(x0 + 2, y0 + 2, f"{REGION_NAMES[region]} {weight:.2f}", color=region_rgb(region),
                         fontsize=7, fontweight="bold", va="top",
                         bbox={"facecolor": "white", "alpha": 0.75, "pad": 1, "linewidth": 0})
         box_ax.set_title(sample.title, fontsize=7)

@@ -43,3 +43,9 @@ def warp_face(frame: np.ndarray, matrix: np.ndarray, crop_size: int) -> np.ndarr
     """The aligned ``crop_size`` × ``crop_size`` crop of a grey frame (bilinear, edges replicated)."""
     return cv2.warpAffine(frame, matrix, (crop_size, crop_size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
+
+
+def derive_canonical_template(points: np.ndarray, eye_distance: float = 0.4, eye_row: float = 0.36) -> np.ndarray:
+    """Map [68, 2] landmarks into the unit aligned frame (eyes level, eye centres at fixed points)."""
+    matrix = alignment_matrix(points, 1000, eye_distance, eye_row)
+    return transform_points(points, matrix) / 1000.0

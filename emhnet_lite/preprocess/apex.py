@@ -1,4 +1,5 @@
-"""Apex choice for clips without an annotated apex (SMIC-HS): the middle frame, or motion spotting.
+"""The kit's one apex spotter, for clips without an annotated apex (SMIC-HS); the readers' default, the middle
+frame, is ``data.common.middle_frame``.
 
 ``spot`` = argmax over the clip of the mean Farnebäck flow magnitude against the onset, computed on small
 aligned face crops after subtracting each flow field's median vector (the head's global drift, which the
@@ -15,11 +16,6 @@ import cv2
 import numpy as np
 
 from emhnet_lite.preprocess.align import alignment_matrix, warp_face
-
-
-def middle_apex(onset: int, offset: int) -> int:
-    """The middle frame ``onset + (offset − onset) // 2`` (MEB's SMIC convention)."""
-    return int(onset + (offset - onset) // 2)
 
 
 def motion_curve(frames: list[np.ndarray], onset_index: int = 0) -> np.ndarray:

@@ -39,7 +39,7 @@ def row_fingerprint(row: dict[str, Any]) -> str:
     """Hash of what a sample is made from: its table fields and the size + mtime of its onset, apex and
     offset frame files. A cached sample whose fingerprint differs (data regenerated or re-annotated) is
     recomputed instead of trusted."""
-    from emhnet_lite.preprocess.frames import frame_path
+    from emhnet_lite.data.frames import frame_path
 
     fields = {key: str(row.get(key)) for key in ("dataset", "subject", "clip", "onset", "apex", "offset",
                                                 "apex_source", "frame_dir", "frame_template")}

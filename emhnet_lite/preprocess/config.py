@@ -62,17 +62,17 @@ class PreprocessConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> PreprocessConfig:
-        """A named preset (see ``PRESETS``) with optional field overrides."""
-        if name not in PRESETS:
-            raise KeyError(f"unknown preprocessing preset {name!r}; choose from {sorted(PRESETS)}")
-        return replace(PRESETS[name], **overrides)
+        """A named preset (see ``PREPROCESS_PRESETS``) with optional field overrides."""
+        if name not in PREPROCESS_PRESETS:
+            raise KeyError(f"unknown preprocessing preset {name!r}; choose from {sorted(PREPROCESS_PRESETS)}")
+        return replace(PREPROCESS_PRESETS[name], **overrides)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (what ``config.json`` in the cache holds)."""
         return asdict(self)
 
 
-PRESETS: dict[str, PreprocessConfig] = {
+PREPROCESS_PRESETS: dict[str, PreprocessConfig] = {
     # the kit's default: TV-L1, 28x28, SynthME ground-truth landmarks when present else dlib
     "default": PreprocessConfig(),
     # the chapters' teaching set: same as default (kept as its own name so it can diverge explicitly)

@@ -27,7 +27,7 @@ MIRROR_INDEX = (list(range(16, -1, -1)) + list(range(26, 16, -1)) + [27, 28, 29,
 
 # Canonical 68-point layout in a unit face frame, (x, y) in [0, 1]: the eye centres sit at (0.3, 0.36) and
 # (0.7, 0.36) — the aligned-crop convention of ``align.py`` with eye_distance=0.4, eye_row=0.36. Derived by
-# aligning dlib's landmarks on ``skimage.data.astronaut()`` (see ``derive_canonical_template``) and rounded.
+# aligning dlib's landmarks on ``skimage.data.astronaut()`` (``align.derive_canonical_template``), rounded.
 CANONICAL_TEMPLATE = np.array([
     [0.074, 0.389], [0.084, 0.499], [0.097, 0.605], [0.115, 0.715], [0.157, 0.816], [0.216, 0.903],
     [0.303, 0.976], [0.395, 1.036], [0.500, 1.049], [0.605, 1.036], [0.697, 0.976], [0.784, 0.903],
@@ -121,14 +121,6 @@ def landmarks_from_dlib(frame: np.ndarray, upsample: int = 0, on_no_face: str = 
         return LandmarkResult(canonical_landmarks(width, height), "canonical", ["no_face_canonical"])
     fallbacks += ["multiple_faces_best_score"] if n_faces > 1 else []
     return LandmarkResult(points, "dlib", fallbacks)
-
-
-def derive_canonical_template(points: np.ndarray, eye_distance: float = 0.4, eye_row: float = 0.36) -> np.ndarray:
-    """Map [68, 2] landmarks into the unit aligned frame (eyes level, eye centres at fixed points)."""
-    from emhnet_lite.preprocess.align import alignment_matrix, transform_points
-
-    matrix = alignment_matrix(points, 1000, eye_distance, eye_row)
-    return transform_points(points, matrix) / 1000.0
 
 
 def synthme_root_of(frame_dir: str | Path) -> Path | None:

@@ -13,8 +13,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from emhnet_lite.data.common import middle_frame
+from emhnet_lite.data.frames import FrameError, check_pair, frame_path, read_frame, to_gray
 from emhnet_lite.preprocess.align import alignment_matrix, transform_points, warp_face
-from emhnet_lite.preprocess.apex import middle_apex, spot_apex
+from emhnet_lite.preprocess.apex import spot_apex
 from emhnet_lite.preprocess.config import PreprocessConfig
 from emhnet_lite.preprocess.flow import (
     FlowError,
@@ -24,7 +26,6 @@ from emhnet_lite.preprocess.flow import (
     resize_flow,
     sanitize_flow,
 )
-from emhnet_lite.preprocess.frames import FrameError, check_pair, frame_path, read_frame, to_gray
 from emhnet_lite.preprocess.landmarks import (
     LandmarkResult,
     canonical_landmarks,
@@ -118,14 +119,14 @@ def choose_apex(row: Any, config: PreprocessConfig, landmarks: np.ndarray | None
     apex, source = int(row["apex"]), str(row.get("apex_source", "annotated"))
     fallbacks: list[str] = []
     if source != "annotated" and config.apex_policy == "middle":
-        apex, source = middle_apex(onset, offset), "middle"
+        apex, source = middle_frame(onset, offset), "middle"
     elif source != "annotated" and config.apex_policy == "spot":
         apex, _ = spot_apex(lambda n: read_frame(frame_path(row, n)), onset, offset, landmarks, config.spot_size)
         source = "spot"
     if apex == onset:
         if offset <= onset:
             raise FrameError(f"{sample_name(row)}: onset == apex == offset ({onset}); no motion to measure")
-        apex = middle_apex(onset, offset)
+        apex = middle_frame(onset, offset)
         fallbacks.append("apex_equals_onset_middle")
     return apex, source, fallbacks
 

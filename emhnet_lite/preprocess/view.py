@@ -9,8 +9,15 @@ import torch
 from emhnet_lite.constants import REGION_NAMES
 from emhnet_lite.dataset import PreparedSet
 
-#: One RGB colour per region, in ``REGION_NAMES`` order (used by every figure).
+#: The kit's one region palette: an RGB colour (0–255) per region, in ``REGION_NAMES`` order, for every figure
+#: and chapter (matplotlib takes ``region_rgb(i)``).
 REGION_COLORS = ((230, 60, 60), (60, 120, 230), (240, 170, 30), (40, 170, 90))
+
+
+def region_rgb(index: int) -> tuple[float, float, float]:
+    """Region ``index``'s colour as matplotlib's 0–1 RGB."""
+    red, green, blue = REGION_COLORS[index]
+    return red / 255, green / 255, blue / 255
 
 
 def flow_colour(flow_uv: np.ndarray | torch.Tensor, max_norm: float | None = None) -> np.ndarray:

@@ -5,13 +5,13 @@ F folds at once as one fold ensemble. Run folders (writing, merging, reading) ar
 """
 
 from emhnet_lite.train.augment import augment_batch, hflip
-from emhnet_lite.train.config import PRESETS, TrainConfig, default_for_model, get_preset
+from emhnet_lite.train.config import TRAIN_PRESETS, TrainConfig, default_for_model, get_preset
 from emhnet_lite.train.loso import run_loso
 from emhnet_lite.train.plan import LosoConfig, parse_shard
 from emhnet_lite.train.trainer import evaluate, train_model
 
 __all__ = [
-    "PRESETS",
+    "TRAIN_PRESETS",
     "TrainConfig",
     "LosoConfig",
     "augment_batch",

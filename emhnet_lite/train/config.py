@@ -66,7 +66,7 @@ class TrainConfig:
 #: Named schedules. ``tiny`` is the default for ``emhnet_tiny`` on CPU (full LOSO in minutes);
 #: ``teaching`` is shorter still for the chapter notebooks; ``paper`` follows HTNet's released
 #: schedule (Adam, lr 5e-5, batch 256, 800 epochs) for GPU runs.
-PRESETS: dict[str, TrainConfig] = {
+TRAIN_PRESETS: dict[str, TrainConfig] = {
     "teaching": TrainConfig(epochs=15, batch_size=32, lr=3e-3, warmup_epochs=1),
     # Chosen from 6 probe folds on full-scale SynthME (held-out accuracy plateaus by epoch ~12 of 20).
     # Measured (results/synthme_full_loso.md): the 68-fold emhnet_tiny LOSO takes 3.2-3.4 min with
@@ -96,9 +96,9 @@ MODEL_DEFAULT_PRESET: dict[str, str] = {
 
 def get_preset(name: str, **overrides: Any) -> TrainConfig:
     """A named preset with field overrides applied (``get_preset("tiny", epochs=5)``)."""
-    if name not in PRESETS:
-        raise KeyError(f"unknown training preset {name!r}; known: {sorted(PRESETS)}")
-    return replace(PRESETS[name], **overrides) if overrides else PRESETS[name]
+    if name not in TRAIN_PRESETS:
+        raise KeyError(f"unknown training preset {name!r}; known: {sorted(TRAIN_PRESETS)}")
+    return replace(TRAIN_PRESETS[name], **overrides) if overrides else TRAIN_PRESETS[name]
 
 
 def default_for_model(model_name: str, **overrides: Any) -> TrainConfig:

@@ -1,4 +1,5 @@
-"""Reading and checking frames: every problem becomes a ``FrameError`` naming the file and what is wrong."""
+"""The one frame reader of the kit (readers' checks, preprocessing, chapters): every problem becomes a
+``FrameError`` naming the file and what is wrong."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def read_frame(path: str | Path) -> np.ndarray:
         raise FrameError(f"{path}: frame file not found")
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
-        raise FrameError(f"{path}: frame cannot be decoded (corrupt or not an image)")
+        raise FrameError(f"{path}: frame file is corrupt or not an image (cannot be decoded)")
     return to_gray(image, str(path))
 
 
