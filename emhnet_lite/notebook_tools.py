@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from emhnet_lite.errors import PathError
+
 if TYPE_CHECKING:  # nbformat costs ~1 s to import; the CLI imports this module to build --help
     import nbformat
 
@@ -97,7 +99,7 @@ def run_all(out_dir: str | os.PathLike, parameters: dict[str, Any] | None = None
     out_dir = Path(out_dir)
     targets = [Path(p) for p in notebooks] if notebooks else chapter_notebooks()
     if not targets:
-        raise FileNotFoundError(f"no chapter notebooks (NN_*.ipynb) found in {NOTEBOOK_DIR}")
+        raise PathError(f"no chapter notebooks (NN_*.ipynb) found in {NOTEBOOK_DIR}")
     written = []
     for path in targets:
         started = time.perf_counter()

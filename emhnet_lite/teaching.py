@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emhnet_lite.dataset import PreparedSet
+from emhnet_lite.errors import PathError
 from emhnet_lite.preprocess.cache import is_synthetic_cache, load_prepared, prepare_dataset
 from emhnet_lite.preprocess.config import PreprocessConfig
 
@@ -119,9 +120,11 @@ def load_data(path: str | os.PathLike, synthme_scale: float | None = None, *, fl
     if teaching_root:
         if path.is_dir():
             return LoadedData(load_teaching_set(path), TEACHING_SOURCE)
-        raise FileNotFoundError(f"{flag} {path}: neither a prepared cache folder nor a data root")
+        raise PathError(f"{flag} {path}: neither a prepared cache folder nor a data root")
+    if not path.is_dir():
+        raise PathError(f"{flag} {path}: no such folder")
     found = ", ".join(str(p.parent.name) for p in candidates) or "none"
-    raise FileNotFoundError(
+    raise PathError(
         f"{flag} {path}: not a prepared cache folder (no manifest.csv); cache folders "
         f"inside: {found}. Run `emhnet prepare` first or pass --synthme-scale."
     )

@@ -61,12 +61,30 @@ def seed_everything(seed: int) -> None:
 
 
 def resolve_device(device: str = "auto") -> torch.device:  # noqa: F821
-    """``auto`` → the current CUDA device when present, else CPU; never a hard-coded ``cuda:0``."""
+    """``auto`` → the current CUDA device when present, else CPU; never a hard-coded ``cuda:0``.
+
+    An unknown device name or a CUDA device this machine lacks is a ``ConfigError`` naming ``--device``.
+    """
     import torch
+
+    from emhnet_lite.errors import ConfigError
 
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"--device {device!r}: not a device name; use auto, cpu, cuda or cuda:N") from None
+    if chosen.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"--device {device}: CUDA is not available on this machine "
+                              f"(torch {torch.__version__}); use --device auto or cpu")
+        if chosen.index is not None and chosen.index >= count:
+            raise ConfigError(f"--device {device}: this machine has {count} CUDA device(s) (cuda:0..cuda:{count - 1})")
+    elif chosen.type != "cpu" and chosen.type != "mps":
+        raise ConfigError(f"--device {device!r}: the kit runs on cpu or cuda; use auto, cpu, cuda or cuda:N")
+    return chosen
 
 
 def config_hash(config: Any, length: int = 10) -> str:

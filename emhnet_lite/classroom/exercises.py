@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import nbformat
 
+from emhnet_lite.errors import KitError
+
 BEGIN_MARKER = "### BEGIN SOLUTION"
 END_MARKER = "### END SOLUTION"
 STUB_LINE = "raise NotImplementedError()"
@@ -23,7 +25,7 @@ _BEGIN_RE = re.compile(r"^(?P<indent>[ \t]*)" + re.escape(BEGIN_MARKER) + r"\s*$
 _END_RE = re.compile(r"^[ \t]*" + re.escape(END_MARKER) + r"\s*$")
 
 
-class ExerciseFormatError(ValueError):
+class ExerciseFormatError(KitError, ValueError):
     """A solution notebook whose exercise markers or check cells break the convention."""
 
 

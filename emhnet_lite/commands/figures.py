@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from emhnet_lite.errors import ConfigError
+
 NAME = "figures"
 HELP = "write the paper figures of a run folder (confusion, published comparison, gates, subjects, curves)"
 
@@ -23,16 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from emhnet_lite.runs import RunFolderError
-
-    try:
-        return _run(args)
-    except (RunFolderError, FileNotFoundError) as error:  # a bad run folder is a user error, not a crash
-        print(f"error: {error}")
-        return 1
-
-
-def _run(args: argparse.Namespace) -> int:
+    """Render the figure set; a bad run folder or overlay data is a ``KitError`` (one line, exit 2)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -43,8 +36,7 @@ def _run(args: argparse.Namespace) -> int:
         from emhnet_lite.figures.overlay import render_overlays
 
         if args.overlay_data is None:
-            print("error: --overlays needs --overlay-data (the prepared data the run was trained on)")
-            return 2
+            raise ConfigError("--overlays needs --overlay-data (the prepared data the run was trained on)")
         from emhnet_lite.teaching import load_data
 
         loaded = load_data(args.overlay_data, flag="--overlay-data", teaching_root=True)

@@ -8,6 +8,9 @@ import sys
 import time
 from pathlib import Path
 
+from emhnet_lite.commands._args import positive_float, positive_int
+from emhnet_lite.errors import ConfigError
+
 NAME = "loso"
 HELP = "run LOSO over a prepared composite (shardable, resumable); writes runs/NAME (docs/run_folder.md)"
 
@@ -22,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--synthme-scale",
-        type=float,
+        type=positive_float,
         default=None,
         help="generate/prepare SynthME at this scale under --data (1.0 = full composite size)",
     )
@@ -50,19 +53,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="override the preset's batch size")
     parser.add_argument("--seed", type=int, default=0, help="base seed; fold k uses seed + k")
     parser.add_argument(
-        "--val-subjects", type=int, default=4, help="validation subjects per fold (--select val)"
+        "--val-subjects", type=positive_int, default=4, help="validation subjects per fold (--select val)"
     )
     parser.add_argument("--class-weighting", choices=["none", "balanced"], default=None)
     parser.add_argument("--shard", default="1/1", help="K/N: run only folds i with i mod N = K-1")
     parser.add_argument(
         "--jobs",
-        type=int,
+        type=positive_int,
         default=1,
         help="run N local shard processes in parallel and merge (ignores --shard)",
     )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         default=1,
         help="torch CPU threads per process (default 1: on a loaded 2-core machine one thread per "
         "process is much faster; use --jobs for parallelism)",
@@ -95,7 +98,7 @@ def _model_overrides(pairs: list[str]) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise ValueError(f"--model-arg {pair!r}: expected KEY=VALUE")
+            raise ConfigError(f"--model-arg {pair!r}: expected KEY=VALUE")
         try:
             overrides[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
@@ -104,72 +107,31 @@ def _model_overrides(pairs: list[str]) -> dict:
 
 
 def _child_argv(args: argparse.Namespace, shard: str) -> list[str]:
-    """Command line of one local shard process."""
-    argv = [
-        sys.executable,
-        "-m",
-        "emhnet_lite",
-        "loso",
-        "--data",
-        str(args.data),
-        "--model",
-        args.model,
-        "--out",
-        str(args.out),
-        "--select",
-        args.select,
-        "--seed",
-        str(args.seed),
-        "--val-subjects",
-        str(args.val_subjects),
-        "--shard",
-        shard,
-        "--threads",
-        str(args.threads),
-        "--device",
-        args.device,
-        "--vectorize-folds",
-        str(args.vectorize_folds),
-        "--no-merge",
-    ]
-    for flag, value in (
-        ("--synthme-scale", args.synthme_scale),
-        ("--preset", args.preset),
-        ("--epochs", args.epochs),
-        ("--lr", args.lr),
-        ("--batch-size", args.batch_size),
-        ("--class-weighting", args.class_weighting),
-    ):
-        if value is not None:
+    """Command line of one local shard process: every option of ``add_arguments`` as parsed, replayed from
+    the namespace (so a new option reaches the shards without an edit here), with ``--shard`` set,
+    ``--no-merge`` added and ``--jobs`` dropped."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    argv = [sys.executable, "-m", "emhnet_lite", "loso"]
+    for action in parser._actions:
+        flag, value = action.option_strings[-1], getattr(args, action.dest)
+        if action.dest in ("jobs", "shard", "no_merge") or value is None:
+            continue
+        if isinstance(action, argparse._StoreConstAction):  # store_true / store_false
+            argv += [flag] if value == action.const else []
+        elif isinstance(action, argparse._AppendAction):
+            for item in value:
+                argv += [flag, str(item)]
+        else:
             argv += [flag, str(value)]
-    for pair in args.model_arg:
-        argv += ["--model-arg", pair]
-    return argv + (["--resume"] if args.resume else [])
+    return argv + ["--shard", shard, "--no-merge"] + (["--debug"] if getattr(args, "debug", False) else [])
 
 
-def run(args: argparse.Namespace) -> int:
-    import torch
+def _config(args: argparse.Namespace):
+    """The run's ``LosoConfig`` from the options (bad preset, model, --model-arg or value: a ``KitError``)."""
+    from emhnet_lite.model import model_config
+    from emhnet_lite.train import LosoConfig, default_for_model, get_preset
 
-    from emhnet_lite.runs import merge_run, print_metrics
-    from emhnet_lite.teaching import load_data
-    from emhnet_lite.train import LosoConfig, default_for_model, get_preset, parse_shard, run_loso
-    from emhnet_lite.train.vectorized.trainer import parse_vectorize_folds
-
-    started = time.perf_counter()
-    if args.jobs > 1:
-        if args.synthme_scale is not None:  # prepare once before the shards start
-            load_data(args.data, args.synthme_scale)
-        children = [subprocess.Popen(_child_argv(args, f"{k}/{args.jobs}")) for k in range(1, args.jobs + 1)]
-        codes = [child.wait() for child in children]
-        if any(codes):
-            print(f"error: shard exit codes {codes}; finished folds are kept, rerun with --resume")
-            return 1
-        merge_run(args.out, process_wall_time_s=time.perf_counter() - started)
-        print_metrics(args.out)
-        print(f"run folder: {args.out} ({time.perf_counter() - started:.1f} s with {args.jobs} processes)")
-        return 0
-    torch.set_num_threads(args.threads)
-    loaded = load_data(args.data, args.synthme_scale)
     overrides = {
         key: value
         for key, value in (
@@ -180,9 +142,7 @@ def run(args: argparse.Namespace) -> int:
         )
         if value is not None
     }
-    train = (
-        get_preset(args.preset, **overrides) if args.preset else default_for_model(args.model, **overrides)
-    )
+    train = get_preset(args.preset, **overrides) if args.preset else default_for_model(args.model, **overrides)
     config = LosoConfig(
         model=args.model,
         train=train,
@@ -191,8 +151,38 @@ def run(args: argparse.Namespace) -> int:
         val_subjects=args.val_subjects,
         model_overrides=_model_overrides(args.model_arg),
     )
-    shard = parse_shard(args.shard)
+    model_config(config.model, **dict(config.model_overrides))  # unknown model or field: fail before any work
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate every option and the data, then run the folds (in ``--jobs`` shard processes) and merge."""
+    import torch
+
+    from emhnet_lite.runs import merge_run, print_metrics
+    from emhnet_lite.teaching import load_data
+    from emhnet_lite.train import parse_shard, run_loso
+    from emhnet_lite.train.vectorized.trainer import parse_vectorize_folds
+    from emhnet_lite.utils import resolve_device
+
+    started = time.perf_counter()
+    shard = parse_shard(args.shard)  # every check before any data is read or anything is written
+    resolve_device(args.device)
     vectorize = parse_vectorize_folds(args.vectorize_folds, args.model, args.device)
+    config = _config(args)
+    torch.set_num_threads(args.threads)
+    loaded = load_data(args.data, args.synthme_scale)
+    config.check_subjects(len(loaded.data.subjects))
+    if args.jobs > 1:
+        children = [subprocess.Popen(_child_argv(args, f"{k}/{args.jobs}")) for k in range(1, args.jobs + 1)]
+        codes = [child.wait() for child in children]
+        if any(codes):
+            print(f"error: shard exit codes {codes}; finished folds are kept, rerun with --resume", file=sys.stderr)
+            return 2 if set(codes) - {0} == {2} else 1  # 2: the shards refused a user error (printed above)
+        merge_run(args.out, process_wall_time_s=time.perf_counter() - started)
+        print_metrics(args.out)
+        print(f"run folder: {args.out} ({time.perf_counter() - started:.1f} s with {args.jobs} processes)")
+        return 0
     summary = run_loso(
         loaded.data,
         config,

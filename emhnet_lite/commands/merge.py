@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from emhnet_lite.errors import PathError
+
 NAME = "merge"
 HELP = "merge a LOSO run folder's finished folds (after --shard runs) into predictions, metrics, manifest"
 
@@ -22,13 +24,8 @@ def run(args: argparse.Namespace) -> int:
     from emhnet_lite.runs import merge_run, print_metrics
 
     if not (args.run_dir / "config.json").exists():
-        print(f"error: {args.run_dir} is not a LOSO run folder (no config.json)")
-        return 2
-    try:
-        summary = merge_run(args.run_dir, allow_partial=args.partial)
-    except FileNotFoundError as error:
-        print(f"error: {error}")
-        return 1
+        raise PathError(f"{args.run_dir} is not a LOSO run folder (no config.json)")
+    summary = merge_run(args.run_dir, allow_partial=args.partial)  # unfinished folds: PathError naming them
     print_metrics(args.run_dir)
     if summary["partial"]:
         print("warning: PARTIAL merge — some folds are missing")

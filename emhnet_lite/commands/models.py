@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from emhnet_lite.commands._args import positive_int
+
 NAME = "models"
 HELP = "list the models with parameters and FLOPs per sample (add --time for train-step and latency timings)"
 
@@ -13,8 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", nargs="+", default=None, help="model names (default: all)")
     parser.add_argument("--image-size", type=int, default=28, help="input side in pixels (default 28)")
     parser.add_argument("--time", action="store_true", help="also time training steps and inference latency")
-    parser.add_argument("--batch", type=int, default=256, help="training batch for --time (default 256)")
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds for --time (default 3)")
+    parser.add_argument("--batch", type=positive_int, default=256, help="training batch for --time (default 256)")
+    parser.add_argument("--rounds", type=positive_int, default=3, help="timed rounds for --time (default 3)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads for --time (default 1: stable timings on a shared CPU; 0 = torch's)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
@@ -22,9 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the cost table (and write it as JSON when asked); 2 on an unknown model name."""
+    """Print the cost table (and write it as JSON when asked); an unknown model name is a user error."""
     import torch
 
+    from emhnet_lite.errors import UnknownNameError
     from emhnet_lite.model import MODEL_NAMES
     from emhnet_lite.model.benchmark import cost_table, format_table, rows_as_dicts
     from emhnet_lite.utils import resolve_device, write_json_atomic
@@ -32,8 +35,7 @@ def run(args: argparse.Namespace) -> int:
     names = args.models or list(MODEL_NAMES)
     unknown = [name for name in names if name not in MODEL_NAMES]
     if unknown:
-        print(f"unknown model(s) {unknown}; known: {list(MODEL_NAMES)}")
-        return 2
+        raise UnknownNameError(f"--models: unknown model(s) {unknown}; known: {list(MODEL_NAMES)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)

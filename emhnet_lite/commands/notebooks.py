@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from emhnet_lite.errors import PathError
+
 NAME = "notebooks"
 HELP = "run all chapter notebooks with papermill (main job) or refresh their stored outputs in place"
 
@@ -22,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from emhnet_lite import notebook_tools
 
+    for path in args.notebooks:
+        if not Path(path).is_file():
+            raise PathError(f"{path}: no such notebook")
     if args.action == "refresh":
         notebook_tools.refresh(args.notebooks)
         return 0

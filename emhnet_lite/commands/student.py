@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from emhnet_lite.errors import ConfigError, PathError
+
 NAME = "student"
 HELP = ("write notebooks/student/ from the solution notebooks (exercise regions stubbed, outputs cleared); "
-        "--check / --verify for CI, --grade to mark a student's notebook")
+        "--check / --verify for CI, --grade to mark a student's notebook (EXECUTES the submission's code: "
+        "grade in a sandbox)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,24 +25,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="CI check: copies current, solution checks passed in the committed outputs, and "
                            "every check failing on the executed blank student copies")
     mode.add_argument("--grade", type=Path, metavar="NOTEBOOK",
-                      help="execute a student's filled notebook and report pass/fail per exercise")
+                      help="EXECUTE a student's filled notebook (it runs the submission's own code with your "
+                           "permissions: grade in a sandbox) and report pass/fail per exercise, judged by the "
+                           "teacher's check cells")
     parser.add_argument("--solution", type=Path, default=None,
                         help="with --grade: the teacher's notebook whose check cells replace the submission's "
-                             "(default: the chapter of the same name in --source, if present)")
+                             "(default: the chapter of the same file name in --source; a submission whose "
+                             "name matches no chapter is refused)")
     parser.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds when executing")
+
+
+def _solution_for(args: argparse.Namespace) -> Path:
+    """The teacher's notebook that grades ``--grade``: ``--solution`` or the chapter of the same file name.
+
+    Never the submission's own check cells (a student could edit them), so an unmatched name is refused.
+    """
+    import nbformat
+
+    if not args.grade.is_file():
+        raise PathError(f"--grade {args.grade}: no such notebook file")
+    solution = args.solution if args.solution is not None else args.source / args.grade.name
+    if args.solution is None and not solution.is_file():
+        names = sorted(p.name for p in args.source.glob("*.ipynb"))
+        raise PathError(f"--grade {args.grade}: no solution notebook named {args.grade.name!r} in {args.source} "
+                        f"(solutions: {', '.join(names) or 'none'}); rename the submission or pass --solution")
+    if not solution.is_file():
+        raise PathError(f"--solution {solution}: no such notebook file")
+    for flag, path in (("--grade", args.grade), ("--solution", solution)):
+        try:
+            nbformat.read(path, as_version=4)
+        except (ValueError, KeyError, TypeError, nbformat.ValidationError) as error:  # NotJSONError is a ValueError
+            raise ConfigError(f"{flag} {path}: not a readable notebook ({type(error).__name__})") from None
+    return solution
 
 
 def run(args: argparse.Namespace) -> int:
     from emhnet_lite import classroom
 
     if not args.source.is_dir():
-        print(f"error: --source {args.source} is not a folder of solution notebooks")
-        return 2
+        raise PathError(f"--source {args.source} is not a folder of solution notebooks")
     if args.grade is not None:
-        solution = args.solution
-        if solution is None and (args.source / args.grade.name).exists():
-            solution = args.source / args.grade.name
-        results = classroom.grade(args.grade, solution, timeout=args.timeout)
+        results = classroom.grade(args.grade, _solution_for(args), timeout=args.timeout)
         print(classroom.format_results(results))
         return 0 if results and all(r.status == "passed" for r in results) else 1
     if args.check or args.verify:

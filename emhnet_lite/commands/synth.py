@@ -22,11 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from emhnet_lite.data import load_composite
     from emhnet_lite.synth import generate_synthme
 
-    try:
-        roots = generate_synthme(args.out, scale=args.scale, seed=args.seed)
-    except FileExistsError as error:
-        print(f"error: {error}")
-        return 2
+    roots = generate_synthme(args.out, scale=args.scale, seed=args.seed)  # existing other data: exit 2
     _, report = load_composite(**roots)
     for dataset, root in roots.items():
         print(f"{dataset}: {root}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from emhnet_lite.errors import KitError
 
 from emhnet_lite.data.frames import FrameError, read_frame
 
@@ -43,7 +44,7 @@ _FRAME_NAME = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)(?P<suffix>\.[A-Za-z0-
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".bmp", ".png", ".tif", ".tiff"}
 
 
-class DataFormatError(ValueError):
+class DataFormatError(KitError, ValueError):
     """Malformed dataset input; the message names the file and, where there is one, the row and column."""
 
     def __init__(self, file: str | os.PathLike, message: str, row: int | None = None,

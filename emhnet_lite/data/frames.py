@@ -9,10 +9,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from emhnet_lite.errors import KitError
+
 MIN_FRAME_SIDE = 32  # smaller frames cannot hold a face worth aligning
 
 
-class FrameError(ValueError):
+class FrameError(KitError, ValueError):
     """A frame is missing, unreadable, or of an unexpected size, type or channel count."""
 
 

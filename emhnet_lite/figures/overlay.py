@@ -84,9 +84,14 @@ def _load_fold_model(run: RunTables, fold_dir: Path) -> torch.nn.Module:
 def collect_overlay_samples(run: RunTables, data: PreparedSet, n_samples: int = 3,
                             preprocess_config=None) -> list[OverlaySample]:
     """Run each chosen sample's own fold checkpoint on it and re-prepare its face crop and raw flow."""
-    from emhnet_lite.preprocess import PreprocessConfig, prepare_sample
+    from emhnet_lite.preprocess import CacheError, PreprocessConfig, prepare_sample
+    from emhnet_lite.preprocess.cache import SOURCE_COLUMNS
 
     check_same_data(run, data)
+    missing = [column for column in SOURCE_COLUMNS if column not in data.table]
+    if missing:  # a cache written before the manifest kept the frame paths
+        raise CacheError(f"--overlay-data: the prepared set has no {missing} to re-read the frames from; rerun "
+                         "`emhnet prepare` on that cache (its finished samples are reused)")
     height, width = data.flows.shape[-2:]
     config = preprocess_config or PreprocessConfig.preset("teaching", size=int(height))
     predictions = run.predictions[run.primary_selection]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from emhnet_lite.errors import UnknownNameError
 from emhnet_lite.figures import plots
 from emhnet_lite.figures.published import load_published, published_results_path
 from emhnet_lite.runs import RunTables, load_run
@@ -67,7 +68,7 @@ def render_figure(run: RunTables, key: str, out_dir: str | os.PathLike, prefix: 
     specs = {name: (description, sources, build)
              for name, description, sources, build in _figure_specs(run, selection)}
     if key not in specs:
-        raise KeyError(f"unknown figure {key!r}; known: {list(specs)}")
+        raise UnknownNameError(f"unknown figure {key!r}; known: {list(specs)}")
     description, sources, build = specs[key]
     record = FigureRecord(prefix + key, description, sources)
     try:

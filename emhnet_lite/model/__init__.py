@@ -10,6 +10,7 @@ from dataclasses import fields, replace
 
 from torch import nn
 
+from emhnet_lite.errors import ConfigError, UnknownNameError
 from emhnet_lite.model.config import EMHNET_PRESETS, EMHNetConfig, HTNetConfig, STSTNetConfig
 from emhnet_lite.model.emhnet import EMHNet
 from emhnet_lite.model.flops import count_flops, count_parameters
@@ -34,12 +35,12 @@ MODEL_NAMES: tuple[str, ...] = tuple(MODEL_REGISTRY)
 def model_config(name: str, num_classes: int = 3, **overrides):
     """The resolved config dataclass of a named model with overrides (unknown fields are an error)."""
     if name not in MODEL_REGISTRY:
-        raise KeyError(f"unknown model {name!r}; known: {list(MODEL_NAMES)}")
+        raise UnknownNameError(f"unknown model {name!r}; known: {list(MODEL_NAMES)}")
     _, base = MODEL_REGISTRY[name]
     known = {f.name for f in fields(base)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise TypeError(f"build_model({name!r}): unknown config field(s) {unknown}; known: {sorted(known)}")
+        raise ConfigError(f"build_model({name!r}): unknown config field(s) {unknown}; known: {sorted(known)}")
     for key in ("scales", "block_repeats", "stream_channels"):
         if key in overrides:
             overrides[key] = tuple(overrides[key])

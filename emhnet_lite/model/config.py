@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from emhnet_lite.constants import NUM_CLASSES, REGION_NAMES
+from emhnet_lite.errors import ConfigError, UnknownNameError
 
 
 @dataclass(frozen=True)
@@ -36,17 +37,17 @@ class EMHNetConfig:
 
     def __post_init__(self) -> None:
         if not self.scales or any(s < 1 for s in self.scales):
-            raise ValueError(f"EMHNetConfig.scales must be positive block sides, got {self.scales}")
+            raise ConfigError(f"EMHNetConfig.scales must be positive block sides, got {self.scales}")
         if self.dim % self.heads:
-            raise ValueError(f"EMHNetConfig: dim={self.dim} not divisible by heads={self.heads}")
+            raise ConfigError(f"EMHNetConfig: dim={self.dim} not divisible by heads={self.heads}")
         if not 0 < self.region_fraction <= 1:
-            raise ValueError(f"EMHNetConfig.region_fraction must be in (0, 1], got {self.region_fraction}")
+            raise ConfigError(f"EMHNetConfig.region_fraction must be in (0, 1], got {self.region_fraction}")
 
     @classmethod
     def preset(cls, name: str, **overrides) -> EMHNetConfig:
         """A named preset (``tiny`` or ``paper``) with field overrides."""
         if name not in EMHNET_PRESETS:
-            raise KeyError(f"unknown EMHNet preset {name!r}; known: {sorted(EMHNET_PRESETS)}")
+            raise UnknownNameError(f"unknown EMHNet preset {name!r}; known: {sorted(EMHNET_PRESETS)}")
         return replace(EMHNET_PRESETS[name], **overrides)
 
 
@@ -76,9 +77,9 @@ class HTNetConfig:
 
     def __post_init__(self) -> None:
         if self.image_size % self.patch_size:
-            raise ValueError(f"HTNetConfig: image_size={self.image_size} not divisible by patch {self.patch_size}")
+            raise ConfigError(f"HTNetConfig: image_size={self.image_size} not divisible by patch {self.patch_size}")
         if len(self.block_repeats) != self.num_hierarchies:
-            raise ValueError(f"HTNetConfig: {len(self.block_repeats)} block_repeats for "
+            raise ConfigError(f"HTNetConfig: {len(self.block_repeats)} block_repeats for "
                              f"{self.num_hierarchies} hierarchies")
 
 

@@ -6,13 +6,14 @@ every chapter uses is ``emhnet_lite.teaching.load_teaching_set``. See ``docs/pre
 """
 
 from emhnet_lite.data.frames import FrameError
-from emhnet_lite.preprocess.cache import cache_key, load_prepared, prepare_dataset, write_report
+from emhnet_lite.preprocess.cache import CacheError, cache_key, load_prepared, prepare_dataset, write_report
 from emhnet_lite.preprocess.config import PREPROCESS_PRESETS, PreprocessConfig
 from emhnet_lite.preprocess.flow import FlowError
 from emhnet_lite.preprocess.landmarks import LandmarkError
 from emhnet_lite.preprocess.pipeline import PreparedSample, prepare_frames, prepare_sample
 
 __all__ = [
-    "PREPROCESS_PRESETS", "FlowError", "FrameError", "LandmarkError", "PreparedSample", "PreprocessConfig",
+    "PREPROCESS_PRESETS", "CacheError", "FlowError", "FrameError", "LandmarkError", "PreparedSample",
+    "PreprocessConfig",
     "cache_key", "load_prepared", "prepare_dataset", "prepare_frames", "prepare_sample", "write_report",
 ]

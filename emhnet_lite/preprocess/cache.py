@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -16,12 +17,20 @@ import pandas as pd
 import torch
 
 from emhnet_lite.dataset import PreparedSet
+from emhnet_lite.errors import KitError, PathError
 from emhnet_lite.preprocess.config import PreprocessConfig
 from emhnet_lite.progress import progress
 from emhnet_lite.utils import atomic_path, config_hash, write_json_atomic, write_text_atomic
 
 MANIFEST_COLUMNS = ["dataset", "subject", "clip", "label", "status", "landmark_source", "fallbacks",
-                    "flow_backend", "onset", "apex", "apex_source", "path", "error"]
+                    "flow_backend", "onset", "apex", "apex_source", "path", "error", "offset", "frame_dir",
+                    "frame_template"]
+#: Composite-table fields the manifest keeps so a sample can be re-prepared from the cache alone (overlays).
+SOURCE_COLUMNS = ("offset", "frame_dir", "frame_template")
+
+
+class CacheError(KitError, ValueError):
+    """A cache folder or sample file that cannot be read, or samples that failed to prepare (names the file)."""
 
 
 def cache_key(config: PreprocessConfig) -> str:
@@ -86,22 +95,53 @@ def _manifest_fields(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_sample_file(path: str | Path) -> dict[str, Any]:
-    """A cached sample: flow, boxes, landmarks tensors and the info dict (``weights_only=True``)."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    payload["info"] = json.loads(payload["info"])
+    """A cached sample: flow, boxes, landmarks tensors and the info dict (``weights_only=True``).
+
+    A truncated or otherwise damaged file is a ``CacheError`` naming it (``emhnet prepare`` recomputes it).
+    """
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload["info"] = json.loads(payload["info"])
+        missing = [key for key in ("flow", "boxes", "landmarks") if not isinstance(payload.get(key), torch.Tensor)]
+    except FileNotFoundError:
+        raise PathError(f"{path}: cached sample file not found; rerun `emhnet prepare` on this cache") from None
+    except Exception as error:  # torch raises RuntimeError/EOFError/UnpicklingError/... for damaged archives
+        raise CacheError(f"{path}: damaged cache sample ({type(error).__name__}: {_first_sentence(error)}); "
+                         "rerun `emhnet prepare` with the same settings to recompute it") from error
+    if missing:
+        raise CacheError(f"{path}: cached sample lacks tensor(s) {missing}; rerun `emhnet prepare` to recompute it")
     return payload
+
+
+def _first_sentence(error: BaseException, limit: int = 120) -> str:
+    """The first sentence of an exception's message, at most ``limit`` characters (torch's run long)."""
+    text = (str(error).splitlines() or [""])[0].split(". ")[0]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _cached_info(target: Path, damaged: list[str]) -> dict[str, Any] | None:
+    """The info dict of a cached sample, or ``None`` when absent or damaged (damaged ones are listed)."""
+    if not target.is_file():
+        return None
+    try:
+        return load_sample_file(target)["info"]
+    except CacheError:
+        damaged.append(str(target))
+        return None
 
 
 def prepare_dataset(table: pd.DataFrame, config: PreprocessConfig | None = None,
                     cache_dir: str | os.PathLike = "cache", workers: int | None = None,
-                    strict: bool = False) -> PreparedSet:
+                    strict: bool = False, reader_errors: list[str] | None = None) -> PreparedSet:
     """Prepare (or load from cache) every labelled row of a composite table → ``PreparedSet``.
 
     Samples already in ``cache_dir/<config-key>/`` and made from the same frames (``row_fingerprint``) are
     loaded, the rest computed in ``workers`` processes
     (default: all cores). The result is always read back from the ``.pt`` files, so a fresh run and a
-    cached run give identical tensors. Failed rows are listed in ``manifest.csv`` with their error and
-    left out (``strict=True`` raises instead).
+    cached run give identical tensors; a damaged ``.pt`` is recomputed (with a warning naming it). Failed
+    rows are listed in ``manifest.csv`` with status ``error`` and their message and left out (``strict=True``
+    raises a ``CacheError`` after the manifest is written, so finished samples are kept). ``reader_errors``
+    (the readers' skipped-row messages) are listed in the manifest as ``error`` rows too.
     """
     config = config or PreprocessConfig()
     folder = Path(cache_dir) / cache_key(config)
@@ -110,18 +150,21 @@ def prepare_dataset(table: pd.DataFrame, config: PreprocessConfig | None = None,
     rows = [dict(row) for _, row in table.reset_index(drop=True).iterrows()]
     entries: list[dict[str, Any] | None] = [None] * len(rows)
     todo: list[int] = []
+    damaged: list[str] = []
     for index, row in enumerate(rows):
         target = folder / sample_file(row)
         if pd.isna(row.get("label")):
             entries[index] = {**{k: row.get(k) for k in ("dataset", "subject", "clip")}, "label": None,
                               "status": "skipped_no_label", "error": "label is missing (dropped emotion)"}
             continue
-        cached = load_sample_file(target)["info"] if target.is_file() else None
+        cached = _cached_info(target, damaged)
         if cached is not None and cached.get("fingerprint") == row_fingerprint(row):
             entries[index] = {**{k: row.get(k) for k in ("dataset", "subject", "clip", "label")},
                               **_manifest_fields(cached), "status": "ok", "error": ""}
         else:  # not done yet, or made from other frames / annotations than the current ones
             todo.append(index)
+    if damaged:
+        warnings.warn(f"{len(damaged)} damaged cache file(s) recomputed: {', '.join(damaged[:5])}", stacklevel=2)
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
     quiet = {"disable": True} if not todo else {}  # nothing to compute: no bar (a cached run prints nothing)
     bar = progress(total=len(todo), desc=f"prepare {folder.name}", unit="sample", **quiet)
@@ -139,13 +182,16 @@ def prepare_dataset(table: pd.DataFrame, config: PreprocessConfig | None = None,
     bar.close()
     for index, entry in enumerate(entries):
         entry["path"] = sample_file(rows[index]) if entry["status"] == "ok" else ""
+        entry.update({key: rows[index].get(key) for key in SOURCE_COLUMNS})
+    entries += [{"status": "error", "error": message, "path": ""} for message in reader_errors or []]
     manifest = pd.DataFrame(entries).reindex(columns=MANIFEST_COLUMNS)
     with atomic_path(folder / "manifest.csv") as tmp:
         manifest.to_csv(tmp, index=False)
     write_json_atomic(folder / "source.json", data_provenance(table))
     failed = manifest[manifest["status"] == "error"]
     if strict and len(failed):
-        raise ValueError(f"{len(failed)} samples failed to prepare; first: {failed.iloc[0]['error']}")
+        raise CacheError(f"{len(failed)} of {len(manifest)} samples failed to prepare (finished ones are kept; "
+                         f"all listed in {folder / 'manifest.csv'}); first: {failed.iloc[0]['error']}")
     return _assemble(folder, manifest, table)
 
 
@@ -173,7 +219,15 @@ def is_synthetic_cache(folder: str | os.PathLike) -> bool | None:
 def load_prepared(folder: str | os.PathLike, table: pd.DataFrame | None = None) -> PreparedSet:
     """Read a cache folder's ``ok`` samples into a ``PreparedSet`` (rows in ``table`` order when given)."""
     folder = Path(folder)
-    manifest = pd.read_csv(folder / "manifest.csv", dtype={"subject": str, "clip": str})
+    if not (folder / "manifest.csv").is_file():
+        raise PathError(f"{folder}: not a prepared cache folder (no manifest.csv); run `emhnet prepare` first")
+    try:
+        manifest = pd.read_csv(folder / "manifest.csv", dtype={"subject": str, "clip": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise CacheError(f"{folder / 'manifest.csv'}: unreadable manifest ({error})") from None
+    missing = sorted({"dataset", "subject", "clip", "label", "status", "path"} - set(manifest.columns))
+    if missing:
+        raise CacheError(f"{folder / 'manifest.csv'}: missing column(s) {missing}; rerun `emhnet prepare`")
     return _assemble(folder, manifest, table)
 
 
@@ -192,7 +246,7 @@ def _assemble(folder: Path, manifest: pd.DataFrame, table: pd.DataFrame | None) 
         labels.append(int(row["label"]))
         apexes.append(payload["info"]["apex"])
     if not flows:
-        raise ValueError(f"{folder}: no successfully prepared samples (see manifest.csv)")
+        raise CacheError(f"{folder}: no successfully prepared samples (see manifest.csv)")
     ok = ok.assign(prepared_apex=apexes)
     return PreparedSet(table=ok, flows=torch.stack(flows), boxes=torch.stack(boxes),
                        labels=torch.tensor(labels, dtype=torch.int64))

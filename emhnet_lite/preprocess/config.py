@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from emhnet_lite.errors import ConfigError, UnknownNameError
+
 LANDMARK_SOURCES = ("auto", "dlib", "synth", "canonical")
 FLOW_BACKENDS = ("tvl1", "farneback")
 NORMALIZATIONS = ("robust_scale", "minmax255", "none")
@@ -54,17 +56,17 @@ class PreprocessConfig:
                   ("on_no_face", ON_FACE_PROBLEM), ("global_motion", GLOBAL_MOTION)]
         for name, allowed in checks:
             if getattr(self, name) not in allowed:
-                raise ValueError(f"PreprocessConfig.{name}={getattr(self, name)!r}; expected one of {allowed}")
+                raise ConfigError(f"PreprocessConfig.{name}={getattr(self, name)!r}; expected one of {allowed}")
         if self.size < 8 or self.crop_size < 32:
-            raise ValueError(f"PreprocessConfig: size={self.size} must be >= 8 and crop_size={self.crop_size} >= 32")
+            raise ConfigError(f"PreprocessConfig: size={self.size} must be >= 8 and crop_size={self.crop_size} >= 32")
         if not 0.0 < self.region_fraction <= 1.0:
-            raise ValueError(f"PreprocessConfig.region_fraction={self.region_fraction} must be in (0, 1]")
+            raise ConfigError(f"PreprocessConfig.region_fraction={self.region_fraction} must be in (0, 1]")
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> PreprocessConfig:
         """A named preset (see ``PREPROCESS_PRESETS``) with optional field overrides."""
         if name not in PREPROCESS_PRESETS:
-            raise KeyError(f"unknown preprocessing preset {name!r}; choose from {sorted(PREPROCESS_PRESETS)}")
+            raise UnknownNameError(f"unknown preprocessing preset {name!r}; choose from {sorted(PREPROCESS_PRESETS)}")
         return replace(PREPROCESS_PRESETS[name], **overrides)
 
     def to_dict(self) -> dict[str, Any]:

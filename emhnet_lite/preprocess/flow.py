@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from emhnet_lite.errors import KitError
 from emhnet_lite.preprocess.config import PreprocessConfig
 
 
-class FlowError(ValueError):
+class FlowError(KitError, ValueError):
     """The flow of a sample cannot be computed or is unusable (message names the sample and problem)."""
 
 

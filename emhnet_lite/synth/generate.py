@@ -23,6 +23,7 @@ import pandas as pd
 from emhnet_lite.constants import DATASETS
 from emhnet_lite.data.casme2 import CASME2_WORKBOOK
 from emhnet_lite.data.samm import SAMM_WORKBOOK
+from emhnet_lite.errors import ConfigError, OutputExistsError, PathError
 from emhnet_lite.progress import progress
 from emhnet_lite.synth.faces import FaceShape, render_face, sample_face
 from emhnet_lite.synth.layout import SPECS, ClipPlan, plan_dataset, write_casme2_workbook, write_samm_workbook
@@ -211,13 +212,13 @@ def generate_synthme(out: str | os.PathLike, scale: float = 1.0, seed: int = 0) 
     an existing ``out`` with another config or no manifest is an error (never overwritten).
     """
     if scale <= 0:
-        raise ValueError(f"scale must be positive, got {scale}")
+        raise ConfigError(f"--scale {scale}: must be positive (1.0 = the composite's size)")
     config = SynthConfig(scale=float(scale), seed=int(seed))
     out = Path(out)
     if out.exists():
         if _manifest_matches(out, config):
             return dataset_roots(out)
-        raise FileExistsError(f"{out} exists and is not SynthME with scale={scale:g}, seed={seed} "
+        raise OutputExistsError(f"{out} exists and is not SynthME with scale={scale:g}, seed={seed} "
                               f"(v{SYNTHME_VERSION}); remove it or choose another folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -253,7 +254,7 @@ def _synth_root(root: str | os.PathLike) -> Path:
     for candidate in (root, root.parent):
         if (candidate / GROUND_TRUTH).is_dir():
             return candidate
-    raise FileNotFoundError(f"no {GROUND_TRUTH}/ folder in {root} or its parent: not a SynthME folder")
+    raise PathError(f"no {GROUND_TRUTH}/ folder in {root} or its parent: not a SynthME folder")
 
 
 def read_ground_truth(root: str | os.PathLike, dataset: str, subject: str, clip: str) -> dict:

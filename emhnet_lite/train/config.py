@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from emhnet_lite.errors import ConfigError, UnknownNameError
+
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "constant")
 CLASS_WEIGHTINGS = ("none", "balanced")
@@ -39,15 +41,15 @@ class TrainConfig:
         }
         for name, allowed in checks.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r}; expected one of {allowed}")
+                raise ConfigError(f"TrainConfig.{name}={getattr(self, name)!r}; expected one of {allowed}")
         if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"TrainConfig: epochs ({self.epochs}) and batch_size ({self.batch_size}) must be ≥ 1"
             )
         if not 0.0 <= self.hflip_prob <= 1.0:
-            raise ValueError(f"TrainConfig.hflip_prob={self.hflip_prob} must be in [0, 1]")
+            raise ConfigError(f"TrainConfig.hflip_prob={self.hflip_prob} must be in [0, 1]")
         if not 0.0 <= self.amplitude_jitter < 1.0:
-            raise ValueError(f"TrainConfig.amplitude_jitter={self.amplitude_jitter} must be in [0, 1)")
+            raise ConfigError(f"TrainConfig.amplitude_jitter={self.amplitude_jitter} must be in [0, 1)")
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict for JSON."""
@@ -59,7 +61,7 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise KeyError(f"TrainConfig: unknown field(s) {unknown}; known: {sorted(known)}")
+            raise UnknownNameError(f"TrainConfig: unknown field(s) {unknown}; known: {sorted(known)}")
         return cls(**values)
 
 
@@ -97,7 +99,7 @@ MODEL_DEFAULT_PRESET: dict[str, str] = {
 def get_preset(name: str, **overrides: Any) -> TrainConfig:
     """A named preset with field overrides applied (``get_preset("tiny", epochs=5)``)."""
     if name not in TRAIN_PRESETS:
-        raise KeyError(f"unknown training preset {name!r}; known: {sorted(TRAIN_PRESETS)}")
+        raise UnknownNameError(f"unknown training preset {name!r}; known: {sorted(TRAIN_PRESETS)}")
     return replace(TRAIN_PRESETS[name], **overrides) if overrides else TRAIN_PRESETS[name]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from emhnet_lite.dataset import PreparedSet
+from emhnet_lite.errors import ConfigError, OutputExistsError
 from emhnet_lite.progress import progress
 from emhnet_lite.runs.layout import fold_dir_name, fold_is_done
 from emhnet_lite.runs.write import merge_run, write_or_check_config
@@ -91,14 +92,13 @@ def _run_loso(
 ) -> dict[str, Any] | None:
     """``run_loso`` without the thread handling."""
     if vectorize_folds < 1:
-        raise ValueError(f"vectorize_folds must be ≥ 1, got {vectorize_folds}")
+        raise ConfigError(f"vectorize_folds must be ≥ 1, got {vectorize_folds}")
     started = time.perf_counter()
     out = Path(out)
     torch_device = resolve_device(device)
     factory = model_factory or default_model_factory
     subjects = data.subjects
-    if len(subjects) < 2:
-        raise ValueError(f"LOSO needs at least 2 subjects, got {len(subjects)}")
+    config.check_subjects(len(subjects))
     write_or_check_config(
         out, resolved_config(config, data, data_source, factory), on_config_mismatch
     )
@@ -110,7 +110,7 @@ def _run_loso(
         if fold_is_done(out / "folds" / fold_dir_name(fold, subjects[fold]))
     ]
     if done and not resume:
-        raise FileExistsError(
+        raise OutputExistsError(
             f"{out}: {len(done)} fold(s) of this shard already finished; pass resume=True "
             "(--resume) to continue, or use a new output folder"
         )

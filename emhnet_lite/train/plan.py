@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from emhnet_lite.dataset import PreparedSet, data_fingerprint
+from emhnet_lite.errors import ConfigError
 from emhnet_lite.runs.layout import SELECTIONS
 from emhnet_lite.train.config import TrainConfig
 
@@ -35,9 +36,17 @@ class LosoConfig:
 
     def __post_init__(self) -> None:
         if self.selection not in SELECTIONS:
-            raise ValueError(f"LosoConfig.selection={self.selection!r}; expected one of {SELECTIONS}")
+            raise ConfigError(f"LosoConfig.selection={self.selection!r}; expected one of {SELECTIONS}")
         if self.selection == "val" and self.val_subjects < 1:
-            raise ValueError("LosoConfig.val_subjects must be ≥ 1 for selection='val'")
+            raise ConfigError("--val-subjects must be ≥ 1 for --select val (LosoConfig.val_subjects)")
+
+    def check_subjects(self, n_subjects: int) -> None:
+        """Refuse data this config cannot split, before anything is written (a fold trains on n - 1 subjects)."""
+        if n_subjects < 2:
+            raise ConfigError(f"LOSO needs at least 2 subjects, got {n_subjects}")
+        if self.selection == "val" and self.val_subjects >= n_subjects - 1:
+            raise ConfigError(f"--val-subjects {self.val_subjects}: each fold has only {n_subjects - 1} training "
+                              f"subjects; use at most {n_subjects - 2}")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -45,9 +54,9 @@ def parse_shard(text: str) -> tuple[int, int]:
     try:
         k, n = (int(part) for part in text.split("/"))
     except ValueError:
-        raise ValueError(f"--shard {text!r}: expected K/N, e.g. 2/4") from None
+        raise ConfigError(f"--shard {text!r}: expected K/N, e.g. 2/4") from None
     if not 1 <= k <= n:
-        raise ValueError(f"--shard {text!r}: need 1 ≤ K ≤ N")
+        raise ConfigError(f"--shard {text!r}: need 1 ≤ K ≤ N")
     return k, n
 
 
@@ -123,7 +132,7 @@ def plan_fold(data: PreparedSet, fold: int, config: LosoConfig) -> FoldPlan:
     val_subjects: list[str] = []
     if config.selection == "val":
         if config.val_subjects >= len(train_subjects):
-            raise ValueError(
+            raise ConfigError(
                 f"fold {fold}: val_subjects={config.val_subjects} but only "
                 f"{len(train_subjects)} training subjects"
             )

@@ -17,6 +17,7 @@ from torch import nn
 from torch.profiler import record_function
 
 from emhnet_lite.dataset import PreparedSet
+from emhnet_lite.errors import ConfigError
 from emhnet_lite.model.regions import check_boxes
 from emhnet_lite.progress import progress
 from emhnet_lite.train.augment import apply_augmentation, augment_draws
@@ -256,7 +257,7 @@ def parse_vectorize_folds(text: str | int, model: str, device: str = "auto") -> 
     try:
         value = int(text)
     except ValueError:
-        raise ValueError(f"--vectorize-folds {text!r}: expected a positive integer or 'auto'") from None
+        raise ConfigError(f"--vectorize-folds {text!r}: expected a positive integer or 'auto'") from None
     if value < 1:
-        raise ValueError(f"--vectorize-folds {text!r}: must be ≥ 1 (1 = fold by fold)")
+        raise ConfigError(f"--vectorize-folds {text!r}: must be ≥ 1 (1 = fold by fold)")
     return value
