@@ -137,8 +137,8 @@ def test_unlabelled_data_is_not_comparable(tmp_path: Path):
 
 
 def test_cli_reports_bad_run_folder(tmp_path: Path, capsys):
-    assert cli.main(["figures", str(tmp_path / "missing"), "--out", str(tmp_path / "out")]) == 1
-    assert "run folder not found" in capsys.readouterr().out
+    assert cli.main(["figures", str(tmp_path / "missing"), "--out", str(tmp_path / "out")]) == 2
+    assert "run folder not found" in capsys.readouterr().err
     run_dir = make_fake_run(tmp_path / "run")
     assert cli.main(["figures", str(run_dir), "--out", str(tmp_path / "out"), "--overlays", "2"]) == 2
-    assert "--overlays needs --overlay-data" in capsys.readouterr().out
+    assert "--overlays needs --overlay-data" in capsys.readouterr().err

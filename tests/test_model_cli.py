@@ -24,7 +24,7 @@ def test_models_command_prints_table_and_json(tmp_path, capsys):
 
 def test_models_command_rejects_unknown_name(capsys):
     assert main(["models", "--models", "vgg"]) == 2
-    assert "unknown model" in capsys.readouterr().out
+    assert "unknown model" in capsys.readouterr().err
 
 
 def test_cost_table_timing_path_small_batch():

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from emhnet_lite.constants import NUM_CLASSES, REGION_NAMES
+from emhnet_lite.errors import ConfigError
 from emhnet_lite.model import EMHNetConfig, build_model, canonical_boxes, count_flops, count_parameters
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -105,7 +106,7 @@ def test_bad_inputs_raise_clear_errors():
         model(_flow(2), bad)
     with pytest.raises(KeyError, match="unknown model"):
         build_model("resnet")
-    with pytest.raises(TypeError, match="unknown config field"):
+    with pytest.raises(ConfigError, match="unknown config field"):
         build_model("emhnet_tiny", width=3)
     with pytest.raises(ValueError, match="divisible"):
         EMHNetConfig(dim=30, heads=4)

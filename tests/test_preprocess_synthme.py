@@ -100,7 +100,7 @@ def test_prepare_command_writes_a_manifest(synthme, tmp_path, capsys):
 
 def test_prepare_command_without_releases_fails_clearly(tmp_path, capsys):
     assert cli_main(["prepare", "--data", str(tmp_path), "--out", str(tmp_path / "cache")]) == 2
-    assert "no CASME II / SAMM / SMIC-HS release found" in capsys.readouterr().out
+    assert "no CASME II / SAMM / SMIC-HS release found" in capsys.readouterr().err
 
 
 def test_composite_sample_list_rows_are_prepared_by_name(synthme, tmp_path):
