@@ -39,6 +39,25 @@ def test_chapter_follows_the_harness_rules(path: Path):
             assert output.get("output_type") != "error", "a stored output is an error"
 
 
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_parameters_cell_parses_for_papermill(path: Path, caplog):
+    """papermill reads every parameter with its default and help (a ``=`` in a comment made it warn
+    "Unable to parse line" and drop the parameter from ``papermill --help-notebook``)."""
+    import ast
+    import logging
+
+    from papermill.translators import PythonTranslator
+
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    assigned = [target.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)
+                for target in node.targets]
+    with caplog.at_level(logging.WARNING, logger="papermill"):
+        parsed = PythonTranslator.inspect(cell)
+    assert not caplog.records, [record.getMessage() for record in caplog.records]
+    assert [parameter.name for parameter in parsed] == assigned
+
+
 def _tiny_notebook(stored_text: str) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell("answer = 6 * 7")
