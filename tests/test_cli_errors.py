@@ -45,6 +45,9 @@ def world(tmp_path_factory) -> dict[str, Path]:
     assert cli.main(["loso", "--data", str(cache), "--out", str(finished), *TINY_RUN]) == 0
     assert cli.main(["loso", "--data", str(cache), "--out", str(half), "--shard", "1/2", "--no-merge",
                      *TINY_RUN]) == 0
+    broken = base / "broken_run"
+    shutil.copytree(finished, broken)
+    (broken / "config.json").write_text("{")
     synth = generate_synthme(base / "synth", scale=0.03, seed=2)
     corrupt = base / "corrupt"
     shutil.copytree(base / "synth", corrupt)
@@ -60,7 +63,7 @@ def world(tmp_path_factory) -> dict[str, Path]:
     (base / "99_unknown.ipynb").write_text((ROOT / "notebooks" / "00_overview.ipynb").read_text())
     return {"base": base, "cache": cache, "damaged": damaged, "sample": sample, "finished": finished,
             "half": half, "synth": synth["casme2"].parent, "corrupt": corrupt, "empty": empty,
-            "bad_manifest": bad_manifest}
+            "bad_manifest": bad_manifest, "broken": broken}
 
 
 #: (case id, command line with {placeholders} from ``world``, expected message regex). The id is the catalogue.
@@ -94,6 +97,10 @@ CATALOGUE: list[tuple[str, str, str]] = [
      r"finished_run: 4 fold\(s\) of this shard already finished; .*--resume"),
     ("loso-config-mismatch", "loso --data {cache} --out {finished} --model ststnet --preset teaching --epochs 2",
      r"finished_run/config.json: run folder holds a different config \(differs in \['train'\]\)"),
+    ("loso-resume-config-not-json", "loso --data {cache} --out {broken} --resume " + " ".join(TINY_RUN),
+     r"broken_run/config.json: not readable JSON"),
+    ("merge-config-not-json", "merge {broken}", r"broken_run/config.json: not readable JSON"),
+    ("figures-config-not-json", "figures {broken} --out {out}", r"broken_run/config.json: not readable JSON"),
     ("merge-not-a-run", "merge {empty}", r"empty is not a LOSO run folder \(no config.json\)"),
     ("merge-unfinished", "merge {half}", r"half_run: 2 of 4 folds not finished"),
     ("prepare-data-missing", "prepare --data {base}/missing --out {out}", r"--data .*missing: no such folder"),

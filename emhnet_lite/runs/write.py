@@ -29,6 +29,7 @@ from emhnet_lite.runs.layout import (
     selection_label,
     write_csv_atomic,
 )
+from emhnet_lite.runs.read import _read_json
 from emhnet_lite.utils import write_json_atomic
 
 
@@ -43,7 +44,7 @@ def write_or_check_config(
     path = Path(run_dir) / "config.json"
     normalised = json.loads(json.dumps(config, sort_keys=True, default=str))
     if path.exists():
-        existing = json.loads(path.read_text())
+        existing = _read_json(path)
         if existing == normalised:
             return
         diff = sorted(k for k in set(existing) | set(normalised) if existing.get(k) != normalised.get(k))
@@ -105,7 +106,7 @@ def _selection_rows(fold_dirs: list[Path], selection: str) -> tuple[pd.DataFrame
     """Test outputs of every fold at that selection's epoch: (predictions, per-epoch rows with gates)."""
     parts = []
     for fold_dir in fold_dirs:
-        info = json.loads((fold_dir / FOLD_DONE).read_text())
+        info = _read_json(fold_dir / FOLD_DONE)
         epoch = info["selected_epoch"].get(selection)
         if epoch is None:
             raise KeyError(f"{fold_dir / FOLD_DONE}: no selected epoch for selection {selection!r}")
@@ -141,7 +142,7 @@ def merge_run(
     an error naming them unless ``allow_partial``. Returns ``metrics.json``'s content.
     """
     run_dir = Path(run_dir)
-    config = json.loads((run_dir / "config.json").read_text())
+    config = _read_json(run_dir / "config.json")
     fold_dirs = finished_folds(run_dir)
     expected = [fold_dir_name(i, key) for i, key in enumerate(config["data"]["subjects"])]
     missing = sorted(set(expected) - {p.name for p in fold_dirs})
@@ -193,9 +194,9 @@ def _write_manifest(
     run_dir: Path, config: dict[str, Any], fold_dirs: list[Path], process_wall_time_s: float | None
 ) -> None:
     """``manifest.json``: versions, device, seed, git revision, fold and process wall times."""
-    infos = [json.loads((p / FOLD_DONE).read_text()) for p in fold_dirs]
+    infos = [_read_json(p / FOLD_DONE) for p in fold_dirs]
     previous = (
-        json.loads((run_dir / "manifest.json").read_text()) if (run_dir / "manifest.json").exists() else {}
+        _read_json(run_dir / "manifest.json") if (run_dir / "manifest.json").exists() else {}
     )
     processes: dict[str, dict[str, Any]] = {}
     for info in infos:
