@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -105,7 +106,8 @@ def load_sample_file(path: str | Path) -> dict[str, Any]:
         missing = [key for key in ("flow", "boxes", "landmarks") if not isinstance(payload.get(key), torch.Tensor)]
     except FileNotFoundError:
         raise PathError(f"{path}: cached sample file not found; rerun `emhnet prepare` on this cache") from None
-    except Exception as error:  # torch raises RuntimeError/EOFError/UnpicklingError/... for damaged archives
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, TypeError, pickle.UnpicklingError) as error:
+        # a truncated zip archive (RuntimeError), garbage bytes (UnpicklingError), a payload of the wrong shape
         raise CacheError(f"{path}: damaged cache sample ({type(error).__name__}: {_first_sentence(error)}); "
                          "rerun `emhnet prepare` with the same settings to recompute it") from error
     if missing:
