@@ -119,6 +119,7 @@ CATALOGUE: list[tuple[str, str, str]] = [
     ("figures-overlays-without-data", "figures {fake_run} --out {out} --overlays 2", r"--overlays needs --overlay-data"),
     ("figures-overlay-data-missing", "figures {fake_run} --out {out} --overlays 1 --overlay-data {base}/missing",
      r"--overlay-data .*missing: neither a prepared cache folder nor a data root"),
+    ("figures-overlays-negative", "figures {fake_run} --out {out} --overlays -1", r"argument --overlays: '-1': must be ≥ 0"),
     ("figures-selection-unknown", "figures {fake_run} --out {out} --selection best",
      r"argument --selection: invalid choice: 'best'"),
     ("synth-scale-zero", "synth --out {out} --scale 0", r"--scale 0.0: must be positive"),

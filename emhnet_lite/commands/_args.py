@@ -25,3 +25,14 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r}: must be > 0")
     return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer ≥ 0 (``--overlays``: 0 = none)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an integer ≥ 0") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be ≥ 0")
+    return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from emhnet_lite.commands._args import non_negative_int
 from emhnet_lite.errors import ConfigError
 
 NAME = "figures"
@@ -17,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefix", default="07_", help="file-name prefix of every figure (default: 07_)")
     parser.add_argument("--selection", choices=("last", "val", "oracle"), default=None,
                         help="prediction set to draw (default: the run's primary selection)")
-    parser.add_argument("--overlays", type=int, default=0, metavar="N",
+    parser.add_argument("--overlays", type=non_negative_int, default=0, metavar="N",
                         help="also draw attention/flow overlays for N held-out samples (needs --overlay-data)")
     parser.add_argument("--overlay-data", type=Path, default=None, metavar="PATH",
                         help="the data the run was trained on: a prepared cache folder (with manifest.csv and "
