@@ -9,6 +9,8 @@ Three modes, chosen automatically:
 * ``off``    — ``EMHNET_PROGRESS=0``.
 
 A terminal gets the ordinary tqdm bar. ``EMHNET_PROGRESS=1`` forces bars on even under pytest.
+tqdm is imported on first use; without it (a bare GPU machine's Python, benchmarks/gpu_check.sh) every bar
+is ``off`` — a silent pass-through — so training never depends on it.
 """
 
 from __future__ import annotations
@@ -19,8 +21,39 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tqdm.auto import tqdm as _tqdm_auto
-from tqdm.std import tqdm as _tqdm_std
+
+class _Silent:
+    """What ``progress`` returns without tqdm: iterates ``iterable``; ``update``/``close`` do nothing."""
+
+    def __init__(self, iterable: Iterable | None = None, **_: Any) -> None:
+        self.iterable = iterable
+
+    def __iter__(self) -> Iterator:
+        return iter(self.iterable if self.iterable is not None else ())
+
+    def __enter__(self) -> _Silent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def _tqdm(auto: bool = False):
+    """tqdm's std (or auto) class, or ``None`` where tqdm is not installed."""
+    try:
+        if auto:
+            from tqdm.auto import tqdm
+        else:
+            from tqdm.std import tqdm
+    except ImportError:
+        return None
+    return tqdm
 
 
 def _in_kernel() -> bool:
@@ -49,17 +82,20 @@ def progress_mode() -> str:
 def progress(iterable: Iterable | None = None, **kwargs: Any):
     """A tqdm bar in the mode that suits where the code runs; accepts every tqdm keyword."""
     mode = progress_mode()
+    bar = _tqdm(auto=mode == "widget")
+    if bar is None:
+        return _Silent(iterable, **kwargs)
     if mode == "off":
         kwargs.setdefault("disable", True)
-        return _tqdm_std(iterable, **kwargs)
+        return bar(iterable, **kwargs)
     if mode == "widget":
-        return _tqdm_auto(iterable, **kwargs)
+        return bar(iterable, **kwargs)
     if mode == "plain":
         kwargs.setdefault("file", sys.stderr)
         kwargs.setdefault("ascii", True)
         kwargs.setdefault("ncols", 80)
         kwargs.setdefault("mininterval", 5.0)
-    return _tqdm_std(iterable, **kwargs)
+    return bar(iterable, **kwargs)
 
 
 @contextmanager
