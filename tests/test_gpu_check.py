@@ -187,8 +187,9 @@ def test_package_imports_without_the_extras(tmp_path: Path) -> None:
     """Everything `emhnet loso`/`merge` and the check import works on the GPU machine's package set."""
     code = (
         "import sys; from emhnet_lite import cli; cli.build_parser(); "
-        "import emhnet_lite.train, emhnet_lite.train.vectorized, emhnet_lite.preprocess, emhnet_lite.model, "
-        "emhnet_lite.metrics, emhnet_lite.progress as p; list(p.progress(range(3))); "
+        "import emhnet_lite.train, emhnet_lite.preprocess, emhnet_lite.model, "
+        "emhnet_lite.metrics, emhnet_lite.progress as p; assert list(p.progress(range(3))) == [0, 1, 2]; "
+        "bar = p.progress(total=3); bar.update(1); bar.close(); "
         "sys.path.insert(0, 'benchmarks'); import gpu_check, gpu_reference, gpu_report; "
         f"leaked = sorted(m for m, v in sys.modules.items() if v is not None and m.split('.')[0] in "
         f"{MISSING_ON_DEVICE!r}); "
