@@ -40,6 +40,7 @@ from gpu_reference import add_run_arguments, agreement, loso_argv, read_json, re
 REPO = Path(__file__).resolve().parents[1]
 PAPER_MODELS = ("emhnet", "htnet")
 OOM_EXIT = 3
+MERGE_RESERVE_S = 15  # `emhnet merge --partial` of a run cut at its limit
 
 
 def log(message: str) -> None:
@@ -284,7 +285,7 @@ class Check:
 
     def fold_by_fold(self, model: str, share: float) -> None:
         """Full LOSO fold by fold (one process), cut at ``share`` of the time left and then projected."""
-        timeout = self.left() * share
+        timeout = self.left() * share - MERGE_RESERVE_S  # a cut run is merged afterwards
         if timeout < 10:
             return self.skip(f"{model} fold by fold", f"{self.left():.0f} s of budget left")
         record, run_dir = self.loso(f"{model}_fold_by_fold", model, timeout, "--vectorize-folds", "1")

@@ -81,6 +81,8 @@ def _agreement_rows(results: dict) -> list[str]:
 
 def _paper_rows(results: dict) -> list[str]:
     n = results["n_folds"]
+    if not results["paper"]:
+        return ["Not run (no `--paper-models`)."]
     rows = [
         "| model | steady s / epoch (probes) | one-off s | epochs | fold, projected from probes (s) | "
         f"full fold, measured (s) | {n}-fold LOSO, one GPU | peak memory (reserved / allocated) |",
