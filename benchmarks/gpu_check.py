@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from gpu_reference import add_run_arguments, agreement, loso_argv, read_json, reference_folder
+from gpu_reference import DEFAULT_REFERENCE, add_run_arguments, agreement, loso_argv, read_json
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_MODELS = ("emhnet", "htnet")
@@ -343,7 +343,6 @@ def check(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    args.reference = args.reference or str(reference_folder())
     Path(args.out).mkdir(parents=True, exist_ok=True)
     Path(args.work).mkdir(parents=True, exist_ok=True)
     state = Check(args)
@@ -369,8 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--work", default="runs/gpu_check", help="run folders (checkpoints stay here)")
     parser.add_argument(
         "--reference",
-        default=None,
-        help="CPU reference folder (default: benchmarks/gpu_reference/torch-<this torch's X.Y>)",
+        default=str(DEFAULT_REFERENCE),
+        help="CPU references: a folder with reference.json, or a root of torch-X.Y folders (per model: this "
+        "torch's release first, else the newest)",
     )
     parser.add_argument("--budget-s", type=float, default=300.0, help="the whole check's time budget")
     parser.add_argument("--folds-at-once", type=int, default=68, help="largest F tried (halved on OOM)")

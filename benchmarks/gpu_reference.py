@@ -41,14 +41,23 @@ def torch_tag(version: str | None = None) -> str:
     return "torch-" + ".".join(version.split("+")[0].split(".")[:2])
 
 
-def reference_folder(root: Path = DEFAULT_REFERENCE) -> Path:
-    """The reference made with this process's torch release, else the newest one there (the check then
-    reports the differing initial weights)."""
-    own = root / torch_tag()
-    found = sorted(
-        root.glob("torch-*/reference.json"), key=lambda p: tuple(int(x) for x in p.parent.name[6:].split("."))
+def reference_folder(model: str, root: Path = DEFAULT_REFERENCE) -> Path | None:
+    """Where ``model``'s reference is: ``root`` itself when it holds one, else ``root/torch-X.Y`` of this
+    process's torch release, else the newest release that has it (the initial weights then differ, and the
+    comparison says so)."""
+    if (root / "reference.json").exists():
+        return root if model in read_json(root / "reference.json").get("runs", {}) else None
+    releases = sorted(
+        root.glob("torch-*/reference.json"), key=lambda p: _release(p.parent.name), reverse=True
     )
-    return own if (own / "reference.json").exists() or not found else found[-1].parent
+    for folder in [root / torch_tag(), *(p.parent for p in releases)]:
+        if model in read_json(folder / "reference.json").get("runs", {}):
+            return folder
+    return None
+
+
+def _release(tag: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in tag.removeprefix("torch-").split("."))
 
 
 def read_json(path: Path) -> dict:
@@ -94,7 +103,8 @@ def agreement(run_dir: Path, reference: Path, model: str) -> dict:
     """Predictions of ``run_dir`` against the reference's (same samples; a partial run on its folds only)."""
     from emhnet_lite.metrics import uf1_uar
 
-    meta = read_json(reference / "reference.json").get("runs", {}).get(model)
+    folder = reference_folder(model, reference)
+    meta = None if folder is None else read_json(folder / "reference.json")["runs"][model]
     if meta is None or not (run_dir / "predictions_last.csv").exists():
         return {
             "compared": False,
@@ -105,7 +115,7 @@ def agreement(run_dir: Path, reference: Path, model: str) -> dict:
     config = read_json(run_dir / "config.json")
     report: dict = {
         "compared": True,
-        "reference": str(reference),
+        "reference": str(folder),
         "reference_device": meta.get("device"),
         "reference_torch": meta.get("torch"),
         "settings_differing": [key for key in COMPARED if _get(config, key) != _get(meta["config"], key)],
@@ -178,9 +188,13 @@ def write(args: argparse.Namespace) -> int:
         }
     from emhnet_lite.utils import write_json_atomic
 
+    previous = read_json(out / "reference.json").get("runs", {})  # other models' references stay
     write_json_atomic(
         out / "reference.json",
-        {"generated_by": "python benchmarks/gpu_reference.py write " + " ".join(sys.argv[2:]), "runs": runs},
+        {
+            "generated_by": "python benchmarks/gpu_reference.py write --device cpu --jobs 2 (docs/researchers.md)",
+            "runs": {**previous, **runs},
+        },
     )
     print(f"reference predictions of {', '.join(args.models)} in {out}")
     return 0

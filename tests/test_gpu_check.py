@@ -214,3 +214,24 @@ def test_check_refuses_cuda_without_a_gpu(tmp_path: Path) -> None:
         text=True,
     )
     assert result.returncode == 2 and "no CUDA device" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_reference_of_this_torch_release_first(tmp_path: Path) -> None:
+    """Per model: the reference made with this torch release, else the newest release that has the model."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from gpu_reference import reference_folder, torch_tag
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    for tag, models in (
+        ("torch-1.9", ["ststnet"]),
+        ("torch-1.10", ["ststnet"]),
+        (torch_tag(), ["emhnet_tiny"]),
+    ):
+        (tmp_path / tag).mkdir()
+        (tmp_path / tag / "reference.json").write_text(json.dumps({"runs": dict.fromkeys(models, {})}))
+    assert reference_folder("emhnet_tiny", tmp_path) == tmp_path / torch_tag()
+    assert reference_folder("ststnet", tmp_path) == tmp_path / "torch-1.10"  # newest, compared as numbers
+    assert reference_folder("htnet", tmp_path) is None
+    assert reference_folder("emhnet_tiny", tmp_path / torch_tag()) == tmp_path / torch_tag()
+    assert torch_tag("2.11.0+cu130") == "torch-2.11"
