@@ -192,7 +192,7 @@ def write(args: argparse.Namespace) -> int:
     write_json_atomic(
         out / "reference.json",
         {
-            "generated_by": "python benchmarks/gpu_reference.py write --device cpu --jobs 2 (docs/researchers.md)",
+            "generated_by": "python benchmarks/gpu_reference.py " + " ".join(sys.argv[1:]),
             "runs": {**previous, **runs},
         },
     )
