@@ -122,7 +122,7 @@ def agreement(run_dir: Path, reference: Path, model: str) -> dict:
     }
     for selection in SELECTIONS:
         ours = pd.read_csv(run_dir / f"predictions_{selection}.csv", dtype={"subject": str, "clip": str})
-        ref = pd.read_csv(reference / f"{model}_{selection}.csv", dtype={"subject": str, "clip": str})
+        ref = pd.read_csv(folder / f"{model}_{selection}.csv", dtype={"subject": str, "clip": str})
         both = ours.merge(ref, on=KEYS, suffixes=("", "_ref"), validate="one_to_one")
         probs = [c for c in ours.columns if c.startswith("prob_")]
         uf1, uar = uf1_uar(both["true"], both["predicted"])
@@ -152,7 +152,7 @@ def _get(config: dict, dotted: str):
 
 def prepare(args: argparse.Namespace) -> int:
     """Generate full-scale SynthME (seed 0) and its cache (needs the pinned opencv-contrib: run it here)."""
-    from emhnet_lite.preprocess import load_teaching_set
+    from emhnet_lite.teaching import load_teaching_set
 
     data = load_teaching_set(args.root, scale=1.0, seed=0, workers=args.workers)
     print(f"{len(data)} samples, {len(data.subjects)} subjects; carry: {args.root / 'cache'}")

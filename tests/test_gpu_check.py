@@ -162,7 +162,7 @@ def test_agreement_of_a_partial_run_uses_its_folds_only(cpu_check: dict[str, Pat
     """A fold-by-fold run cut at the budget is merged partially; it is compared on the folds it finished."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        from gpu_reference import agreement
+        from gpu_reference import agreement, torch_tag
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
     import shutil
@@ -181,6 +181,12 @@ def test_agreement_of_a_partial_run_uses_its_folds_only(cpu_check: dict[str, Pat
     flipped.to_csv(run / "predictions_last.csv", index=False)
     assert agreement(run, cpu_check["reference"], "ststnet")["last"]["predictions_differing"] == 1
     assert not agreement(run, cpu_check["reference"], "emhnet_tiny")["compared"]  # no reference for it
+    # a root of torch-X.Y folders, as benchmarks/gpu_reference/:
+
+    shutil.copytree(cpu_check["reference"], tmp_path / "root" / torch_tag())
+    report = agreement(run, tmp_path / "root", "ststnet")
+    assert report["reference"] == str(tmp_path / "root" / torch_tag())
+    assert report["last"]["n_compared"] == 9 and report["last"]["predictions_differing"] == 1
 
 
 def test_package_imports_without_the_extras(tmp_path: Path) -> None:
@@ -235,3 +241,29 @@ def test_reference_of_this_torch_release_first(tmp_path: Path) -> None:
     assert reference_folder("htnet", tmp_path) is None
     assert reference_folder("emhnet_tiny", tmp_path / torch_tag()) == tmp_path / torch_tag()
     assert torch_tag("2.11.0+cu130") == "torch-2.11"
+
+
+def test_prepare_makes_the_full_scale_synthme_cache(monkeypatch, tmp_path: Path, capsys) -> None:
+    """`gpu_reference.py prepare` asks the kit for full-scale SynthME, seed 0 (the real call takes minutes)."""
+    import emhnet_lite.teaching
+    from emhnet_lite.dataset import PreparedSet
+    from emhnet_lite.preprocess import load_prepared
+
+    (tmp_path / "small").mkdir()
+    write_cache(tmp_path / "small")
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import gpu_reference
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    calls = []
+
+    def fake(root, **kwargs) -> PreparedSet:
+        calls.append((root, kwargs))
+        return load_prepared(tmp_path / "small")
+
+    monkeypatch.setattr(emhnet_lite.teaching, "load_teaching_set", fake)
+    assert gpu_reference.main(["prepare", "--root", str(tmp_path)]) == 0
+    assert calls == [(tmp_path, {"scale": 1.0, "seed": 0, "workers": 2})]
+    assert f"carry: {tmp_path / 'cache'}" in capsys.readouterr().out
