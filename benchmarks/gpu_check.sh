@@ -10,6 +10,7 @@
 # prepared here, which travels with the call (7 MB):
 #
 #   here, once:   .venv/bin/python benchmarks/gpu_reference.py prepare    # -> data/gpu_check/cache
+#                 .venv/bin/python benchmarks/gpu_reference.py verify     # the committed references' cache?
 #   device call:  run(command="bash benchmarks/gpu_check.sh", carry=["data/gpu_check/cache"], timeout_s=420)
 #   then here:    .venv/bin/python benchmarks/gpu_report.py <files_at>/gpu_check.json --out results/gpu.md
 #

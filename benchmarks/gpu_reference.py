@@ -2,6 +2,7 @@
 
     python benchmarks/gpu_reference.py prepare                 # data/gpu_check/cache (carried to the GPU)
     python benchmarks/gpu_reference.py write --device cpu --jobs 2   # benchmarks/gpu_reference/torch-X.Y/
+    python benchmarks/gpu_reference.py verify                  # is the cache the references' cache?
 
 ``write`` runs CPU LOSO of exactly the settings ``benchmarks/gpu_check.py`` uses (``loso_argv``; fold by
 fold, resumable under ``--work``) and keeps, per model, the ``last`` and ``oracle`` predictions as small CSVs
@@ -15,12 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+REPO = Path(__file__).resolve().parents[1]
 DATA_ROOT = Path("data/gpu_check")  # SynthME (full scale, seed 0) is generated here; only cache/ travels
 DEFAULT_DATA = DATA_ROOT / "cache" / "synthme_scale1_seed0"  # holds exactly one prepared cache folder
 DEFAULT_REFERENCE = Path("benchmarks/gpu_reference")
@@ -58,6 +62,12 @@ def reference_folder(model: str, root: Path = DEFAULT_REFERENCE) -> Path | None:
 
 def _release(tag: str) -> tuple[int, ...]:
     return tuple(int(x) for x in tag.removeprefix("torch-").split("."))
+
+
+def emhnet(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """``python -m emhnet_lite <argv>`` with this checkout's package first on the path."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, "-m", "emhnet_lite", *argv], env=env, check=False, **kwargs)
 
 
 def read_json(path: Path) -> dict:
@@ -167,7 +177,7 @@ def write(args: argparse.Namespace) -> int:
     for model in args.models:
         run_dir = Path(args.work) / model
         argv = loso_argv(args, model, run_dir, "--vectorize-folds", "1", "--jobs", str(args.jobs), "--resume")
-        code = subprocess.run([sys.executable, "-m", "emhnet_lite", *argv], check=False).returncode
+        code = emhnet(argv).returncode
         if code:
             print(f"error: `emhnet {' '.join(argv)}` exited {code}", file=sys.stderr)
             return code
@@ -200,6 +210,52 @@ def write(args: argparse.Namespace) -> int:
     return 0
 
 
+def verify(args: argparse.Namespace) -> int:
+    """Is ``--data`` the cache every reference was made from? A 1-epoch fold 0 writes its data fingerprint."""
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = [
+            "loso",
+            "--data",
+            str(args.data),
+            "--model",
+            "ststnet",
+            "--out",
+            f"{tmp}/run",
+            "--device",
+            "cpu",
+            "--epochs",
+            "1",
+            "--shard",
+            "1/1000",
+            "--no-merge",
+        ]  # shard 1 of 1000: fold 0 alone
+        result = emhnet(argv, capture_output=True, text=True)
+        if result.returncode:
+            print(
+                f"error: `emhnet {' '.join(argv)}` failed:\n{result.stdout[-1000:]}{result.stderr[-1000:]}",
+                file=sys.stderr,
+            )
+            return result.returncode
+        fingerprint = read_json(Path(tmp) / "run" / "config.json")["data"]["fingerprint"]
+    root = Path(args.reference)
+    folders = [root] if (root / "reference.json").exists() else sorted(root.glob("torch-*"))
+    stale = [
+        f"{folder.name}/{model}"
+        for folder in folders
+        for model, meta in read_json(folder / "reference.json").get("runs", {}).items()
+        if meta["config"]["data"]["fingerprint"] != fingerprint
+    ]
+    if stale or not folders:
+        print(
+            f"error: {args.data} is not the cache of the references ({', '.join(stale) or 'none found'}); "
+            "rerun `gpu_reference.py write` for each torch release (docs/researchers.md)",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"ok: {args.data} (data fingerprint {fingerprint[:16]}) is the cache of every reference in {root}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -213,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     ref.add_argument("--out", default=None, help=f"default: {DEFAULT_REFERENCE}/torch-<this torch's X.Y>")
     ref.add_argument("--work", default="runs/gpu_reference", help="run folders (resumable)")
     ref.add_argument("--jobs", type=int, default=2)
+    check = sub.add_parser("verify", help="is --data the cache the committed references were made from?")
+    check.set_defaults(func=verify)
+    check.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    check.add_argument("--reference", default=str(DEFAULT_REFERENCE))
     args = parser.parse_args(argv)
     return args.func(args)
 

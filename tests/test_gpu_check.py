@@ -267,3 +267,25 @@ def test_prepare_makes_the_full_scale_synthme_cache(monkeypatch, tmp_path: Path,
     assert gpu_reference.main(["prepare", "--root", str(tmp_path)]) == 0
     assert calls == [(tmp_path, {"scale": 1.0, "seed": 0, "workers": 2})]
     assert f"carry: {tmp_path / 'cache'}" in capsys.readouterr().out
+
+
+def test_verify_says_whether_the_cache_is_the_references(cpu_check: dict[str, Path]) -> None:
+    """`gpu_reference.py verify` before a device call: the tiny cache is its own reference's, not the kit's."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    command = [
+        sys.executable,
+        "benchmarks/gpu_reference.py",
+        "verify",
+        "--data",
+        str(cpu_check["tmp"] / "cache"),
+    ]
+    own = subprocess.run(
+        [*command, "--reference", str(cpu_check["reference"])],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert own.returncode == 0 and own.stdout.startswith("ok:"), own.stderr[-2000:]
+    kits = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)  # full-scale SynthME's
+    assert kits.returncode == 1 and "torch-2.14/emhnet_tiny" in kits.stderr and "Traceback" not in kits.stderr
