@@ -20,14 +20,20 @@
 #   PYTHON=.venv/bin/python bash benchmarks/gpu_check.sh --device cpu --epochs 1 --paper-epochs 3 --probe-epochs 1 2
 # Extra arguments go to benchmarks/gpu_check.py (see its --help); PYTHON picks the interpreter.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-OUT=${OUT:-runs/gpu_check_out}
-mkdir -p "$OUT"
-export OUT PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" EMHNET_PROGRESS=0 PYTHONUNBUFFERED=1
-PY=${PYTHON:-python3}
-"$PY" benchmarks/gpu_check.py --out "$OUT" "$@" 2>&1 | tee "$OUT/gpu_check.log"
-status=${PIPESTATUS[0]}
-if [ -f "$OUT/gpu_check.json" ]; then
-    "$PY" benchmarks/gpu_report.py "$OUT/gpu_check.json" --out "$OUT/gpu.md" || status=1
-fi
-exit "$status"
+
+main() {  # one function, so bash has read the whole script before it runs any of it
+    cd "$(dirname "$0")/.." || return 2
+    OUT=${OUT:-runs/gpu_check_out}
+    mkdir -p "$OUT"
+    export OUT PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" EMHNET_PROGRESS=0 PYTHONUNBUFFERED=1
+    local py=${PYTHON:-python3} status
+    "$py" benchmarks/gpu_check.py --out "$OUT" "$@" 2>&1 | tee "$OUT/gpu_check.log"
+    status=${PIPESTATUS[0]}
+    if [ -f "$OUT/gpu_check.json" ]; then
+        "$py" benchmarks/gpu_report.py "$OUT/gpu_check.json" --out "$OUT/gpu.md" || status=1
+    fi
+    return "$status"
+}
+
+main "$@"
+exit $?
