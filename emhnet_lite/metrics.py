@@ -49,7 +49,7 @@ class MetricResult:
         return out
 
 
-def _as_label_array(values: Sequence[int] | np.ndarray, name: str) -> np.ndarray:
+def as_label_array(values: Sequence[int] | np.ndarray, name: str) -> np.ndarray:
     """Validate labels: 1-D integers in 0..NUM_CLASSES-1, else a clear error naming the argument."""
     array = np.asarray(values)
     if array.ndim != 1:
@@ -61,14 +61,14 @@ def _as_label_array(values: Sequence[int] | np.ndarray, name: str) -> np.ndarray
     bad = ~np.isin(array, LABELS)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name}: label {array[first]!r} at position {first} is not one of {LABELS}")
+        raise ValueError(f"{name}: label {array[first].item()!r} at position {first} is not one of {LABELS}")
     return array.astype(np.int64)
 
 
 def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int]) -> np.ndarray:
     """3×3 confusion counts, rows = true class, columns = predicted class (classes 0, 1, 2)."""
-    true = _as_label_array(y_true, "y_true")
-    pred = _as_label_array(y_pred, "y_pred")
+    true = as_label_array(y_true, "y_true")
+    pred = as_label_array(y_pred, "y_pred")
     if true.shape != pred.shape:
         raise ValueError(f"y_true has {true.size} labels but y_pred has {pred.size}")
     matrix = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
@@ -76,28 +76,46 @@ def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int]) -> np.ndarray
     return matrix
 
 
-def scores(y_true: Sequence[int], y_pred: Sequence[int]) -> MetricResult:
-    """All pooled scores (UF1, UAR, accuracy, per-class values, confusion) with the absent-class rule."""
-    matrix = confusion_matrix(y_true, y_pred)
-    tp = np.diag(matrix).astype(float)
-    fn = matrix.sum(axis=1) - tp  # true c, predicted other
-    fp = matrix.sum(axis=0) - tp  # predicted c, true other
-    support = tp + fn
-    f1_denominator = 2 * tp + fp + fn
+def per_class_from_confusion(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class (F1, recall) ``[..., C]`` of confusion counts ``[..., C, C]`` (rows true); NaN = undefined."""
+    matrix = np.asarray(matrix, dtype=float)
+    tp = np.diagonal(matrix, axis1=-2, axis2=-1)  # [..., C]
+    support = matrix.sum(axis=-1)  # [..., C] true c
+    f1_denominator = support + matrix.sum(axis=-2)  # = 2TP + FP + FN
     with np.errstate(divide="ignore", invalid="ignore"):
         f1 = np.where(f1_denominator > 0, 2 * tp / f1_denominator, np.nan)
         recall = np.where(support > 0, tp / support, np.nan)
+    return f1, recall
+
+
+def pooled_from_confusion(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(UF1, UAR) of confusion counts ``[..., C, C]``, vectorised over leading axes (NaN: no class defined).
+
+    The single owner of the absent-class rule: ``scores`` calls it on one matrix, the bootstrap in
+    ``emhnet_lite.stats`` on thousands of resampled ones at once.
+    """
+    f1, recall = per_class_from_confusion(matrix)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uf1 = np.nansum(f1, axis=-1) / (~np.isnan(f1)).sum(axis=-1)  # mean over the defined classes
+        uar = np.nansum(recall, axis=-1) / (~np.isnan(recall)).sum(axis=-1)
+    return uf1, uar
+
+
+def scores(y_true: Sequence[int], y_pred: Sequence[int]) -> MetricResult:
+    """All pooled scores (UF1, UAR, accuracy, per-class values, confusion) with the absent-class rule."""
+    matrix = confusion_matrix(y_true, y_pred)
+    f1, recall = per_class_from_confusion(matrix)
+    uf1, uar = pooled_from_confusion(matrix)
     n = int(matrix.sum())
-    f1_used, recall_used = ~np.isnan(f1), ~np.isnan(recall)
     return MetricResult(
-        uf1=float(f1[f1_used].mean()) if f1_used.any() else float("nan"),
-        uar=float(recall[recall_used].mean()) if recall_used.any() else float("nan"),
-        accuracy=float(tp.sum() / n) if n else float("nan"),
+        uf1=float(uf1),
+        uar=float(uar),
+        accuracy=float(np.trace(matrix) / n) if n else float("nan"),
         n_samples=n,
         f1_per_class=[float(v) for v in f1],
         recall_per_class=[float(v) for v in recall],
-        classes_in_uf1=int(f1_used.sum()),
-        classes_in_uar=int(recall_used.sum()),
+        classes_in_uf1=int((~np.isnan(f1)).sum()),
+        classes_in_uar=int((~np.isnan(recall)).sum()),
         confusion=matrix.tolist(),
     )
 
