@@ -32,8 +32,8 @@ MODELS = {
     "emhnet_tiny": ("emhnet_tiny", {}, "EMHNet-tiny (this kit's CPU preset)"),
     "ststnet": ("ststnet", {}, "STSTNet (three-stream shallow CNN, as published)"),
     "htnet_reduced": (
-        "htnet",
-        {"dim": 32, "heads": 2, "block_repeats": (1, 1, 2)},
+        "htnet_reduced",
+        {},
         "HTNet-shaped, reduced: widths 32/64/128, depths 1/1/2 (published: 256/512/1024, 2/2/10)",
     ),
     "emhnet_tiny_val": (

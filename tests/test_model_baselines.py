@@ -22,6 +22,17 @@ def test_htnet_parameter_count_is_exact(htnet):
     assert count_parameters(htnet) == HTNET_PARAMETERS == 139_582_982
 
 
+def test_htnet_reduced_is_htnet_at_cpu_size():
+    """``htnet_reduced`` (the CPU baseline of comparisons) is HTNet's class with the reduced preset."""
+    torch.manual_seed(0)
+    reduced = build_model("htnet_reduced")
+    torch.manual_seed(0)
+    explicit = build_model("htnet", dim=32, heads=2, block_repeats=(1, 1, 2))
+    assert type(reduced) is type(explicit) and count_parameters(reduced) == 556_294
+    for (name, value), (_, expected) in zip(reduced.state_dict().items(), explicit.state_dict().items(), strict=True):
+        assert torch.equal(value, expected), name
+
+
 def test_htnet_attention_sees_one_token(htnet):
     flow = torch.randn(2, 3, 28, 28, generator=torch.Generator().manual_seed(0))
     logits, aux = htnet(flow, return_aux=True)

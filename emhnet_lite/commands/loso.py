@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="generate/prepare SynthME at this scale under --data (1.0 = full composite size)",
     )
-    parser.add_argument("--model", default="emhnet_tiny", help="emhnet_tiny, emhnet, htnet, ststnet")
+    parser.add_argument("--model", default="emhnet_tiny", help="emhnet_tiny, emhnet, htnet, htnet_reduced, ststnet")
     parser.add_argument(
         "--model-arg",
         action="append",

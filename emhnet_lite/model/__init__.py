@@ -11,7 +11,7 @@ from dataclasses import fields, replace
 from torch import nn
 
 from emhnet_lite.errors import ConfigError, UnknownNameError
-from emhnet_lite.model.config import EMHNET_PRESETS, EMHNetConfig, HTNetConfig, STSTNetConfig
+from emhnet_lite.model.config import EMHNET_PRESETS, HTNET_PRESETS, EMHNetConfig, HTNetConfig, STSTNetConfig
 from emhnet_lite.model.emhnet import EMHNet
 from emhnet_lite.model.flops import count_flops, count_parameters
 from emhnet_lite.model.htnet import HTNet
@@ -22,11 +22,13 @@ from emhnet_lite.model.ststnet import STSTNet
 HTNET_PARAMETERS = 139_582_982
 STSTNET_PUBLISHED_PARAMETERS = 1_683
 
-#: Model name → (model class, base config). ``emhnet`` is the paper-scale preset.
+#: Model name → (model class, base config). ``emhnet`` is the paper-scale preset; ``htnet_reduced`` is
+#: HTNet's architecture at CPU size (``HTNET_PRESETS["reduced"]``), the CPU baseline of comparisons.
 MODEL_REGISTRY: dict[str, tuple[type[nn.Module], object]] = {
     "emhnet_tiny": (EMHNet, EMHNET_PRESETS["tiny"]),
     "emhnet": (EMHNet, EMHNET_PRESETS["paper"]),
-    "htnet": (HTNet, HTNetConfig()),
+    "htnet": (HTNet, HTNET_PRESETS["paper"]),
+    "htnet_reduced": (HTNet, HTNET_PRESETS["reduced"]),
     "ststnet": (STSTNet, STSTNetConfig()),
 }
 MODEL_NAMES: tuple[str, ...] = tuple(MODEL_REGISTRY)
@@ -48,7 +50,7 @@ def model_config(name: str, num_classes: int = 3, **overrides):
 
 
 def build_model(name: str, num_classes: int = 3, **overrides) -> nn.Module:
-    """Build ``emhnet_tiny``, ``emhnet``, ``htnet`` or ``ststnet`` with config overrides (e.g. ``dim=64``,
+    """Build ``emhnet_tiny``, ``emhnet``, ``htnet``, ``htnet_reduced`` or ``ststnet`` with config overrides (e.g. ``dim=64``,
     ``image_size=56`` for the fixed-size baselines). Seed torch first for reproducible weights."""
     config = model_config(name, num_classes, **overrides)  # raises KeyError / TypeError naming the problem
     model_class, _ = MODEL_REGISTRY[name]
@@ -56,7 +58,7 @@ def build_model(name: str, num_classes: int = 3, **overrides) -> nn.Module:
 
 
 __all__ = [
-    "EMHNET_PRESETS", "EMHNetConfig", "EMHNet", "HTNetConfig", "HTNet", "STSTNetConfig", "STSTNet",
+    "EMHNET_PRESETS", "HTNET_PRESETS", "EMHNetConfig", "EMHNet", "HTNetConfig", "HTNet", "STSTNetConfig", "STSTNet",
     "HTNET_PARAMETERS", "STSTNET_PUBLISHED_PARAMETERS", "MODEL_NAMES", "MODEL_REGISTRY", "build_model",
     "model_config", "count_flops", "count_parameters", "canonical_boxes", "crop_regions",
 ]

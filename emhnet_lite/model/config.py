@@ -83,6 +83,14 @@ class HTNetConfig:
                              f"{self.num_hierarchies} hierarchies")
 
 
+#: ``paper``: HTNet as published (139.6 M parameters). ``reduced``: the same architecture at CPU size —
+#: widths 32/64/128 instead of 256/512/1024, depths 1/1/2 instead of 2/2/10 — for CPU baselines and grids.
+HTNET_PRESETS: dict[str, HTNetConfig] = {
+    "paper": HTNetConfig(),
+    "reduced": HTNetConfig(dim=32, heads=2, block_repeats=(1, 1, 2)),
+}
+
+
 @dataclass(frozen=True)
 class STSTNetConfig:
     """STSTNet (Liong et al., FG 2019): three shallow conv streams of 3, 5 and 8 channels."""

@@ -93,6 +93,7 @@ MODEL_DEFAULT_PRESET: dict[str, str] = {
     "ststnet": "tiny",
     "emhnet": "paper",
     "htnet": "paper",
+    "htnet_reduced": "tiny",
 }
 
 
