@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -129,65 +129,102 @@ def _sd(values: np.ndarray) -> float:
 @dataclass(frozen=True)
 class VariantSummary:
     """One variant over its seeds: per-seed scores, their mean and seed sd, the subject-bootstrap interval
-    of the mean, and the sampling sd of one seed's score (to set against the seed sd)."""
+    of the mean, and the sampling sd of one seed's score (to set against the seed sd).
 
-    n_seeds: int
-    n_subjects: int
+    With several data sets (SynthME seeds: other subjects, other clips) the mean is over data sets of each
+    one's seed mean, the seed sd is pooled within data sets, ``*_data_sd`` is the sd of the data sets'
+    means, and each resample draws subjects within every data set independently.
+    """
+
+    n_seeds: int  # training seeds per data set (the smallest, if they differ)
+    n_data: int  # data sets (SynthME seeds)
+    n_subjects: int  # per data set (the smallest)
     n_clips: int
-    uf1_per_seed: list[float]
+    uf1_per_seed: list[float]  # data set by data set, seed by seed
     uar_per_seed: list[float]
     uf1_mean: float
-    uf1_sd: float  # seed spread
+    uf1_sd: float  # training-seed spread
+    uf1_data_sd: float  # data-set (SynthME seed) spread
     uf1_ci_low: float
     uf1_ci_high: float
     uf1_sampling_sd: float  # subject-sampling spread of one seed's UF1 (root mean square over seeds)
     uar_mean: float
     uar_sd: float
+    uar_data_sd: float
     uar_ci_low: float
     uar_ci_high: float
     uar_sampling_sd: float
-    per_dataset_uf1: dict[str, float]  # mean over seeds of the pooled predictions restricted to a dataset
+    per_dataset_uf1: dict[str, float]  # mean of the pooled predictions restricted to a dataset
     per_dataset_uar: dict[str, float]
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def summarize(tables: SeedTables, config: BootstrapConfig = BootstrapConfig()) -> VariantSummary:
+def _groups(tables: SeedTables | Sequence[SeedTables]) -> list[SeedTables]:
+    """One data set or several, as a list."""
+    groups = [tables] if isinstance(tables, SeedTables) else list(tables)
+    if not groups:
+        raise ValueError("no data sets to summarise")
+    return groups
+
+
+def _group_weights(groups: list[SeedTables], config: BootstrapConfig) -> list[np.ndarray]:
+    """Independent subject resamples per data set (seed + data-set index), shared by paired variants."""
+    return [bootstrap_weights(len(g.subjects), replace(config, seed=config.seed + i)) for i, g in enumerate(groups)]
+
+
+def _pooled_seed_sd(values: list[np.ndarray]) -> float:
+    """Seed sd pooled within data sets: sqrt of the mean within-set variance (NaN with one seed each)."""
+    variances = [np.var(v, ddof=1) for v in values if len(v) > 1]
+    return float(np.sqrt(np.mean(variances))) if variances else float("nan")
+
+
+def summarize(tables: SeedTables | Sequence[SeedTables], config: BootstrapConfig = BootstrapConfig()) -> VariantSummary:
     """Mean, seed sd and subject-bootstrap 95% interval of pooled UF1/UAR over a variant's seeds."""
-    uf1_seed, uar_seed = metrics.pooled_from_confusion(tables.counts.sum(axis=1))  # [seeds]
-    weights = bootstrap_weights(len(tables.subjects), config)
-    uf1_boot, uar_boot = resampled_scores(tables.counts, weights)  # [R, seeds]
-    per_dataset_uf1, per_dataset_uar = {}, {}
-    datasets = np.asarray(tables.datasets)
-    for dataset in dict.fromkeys(tables.datasets):
-        part = tables.counts[:, datasets == dataset].sum(axis=1)  # [seeds, C, C]
-        uf1_d, uar_d = metrics.pooled_from_confusion(part)
-        per_dataset_uf1[dataset], per_dataset_uar[dataset] = float(np.mean(uf1_d)), float(np.mean(uar_d))
+    groups = _groups(tables)
+    seed_scores = [metrics.pooled_from_confusion(g.counts.sum(axis=1)) for g in groups]  # [(uf1 [S], uar [S])]
+    boots = [resampled_scores(g.counts, w) for g, w in zip(groups, _group_weights(groups, config), strict=True)]
+    # the statistic of a resample: mean over data sets of the seed mean, as for the point estimate
+    uf1_stat = np.mean([np.nanmean(u, axis=1) for u, _ in boots], axis=0)  # [R]
+    uar_stat = np.mean([np.nanmean(r, axis=1) for _, r in boots], axis=0)
+    uf1_means = np.array([np.mean(u) for u, _ in seed_scores])  # [data sets]
+    uar_means = np.array([np.mean(r) for _, r in seed_scores])
+    per_dataset_uf1: dict[str, list[float]] = {}
+    per_dataset_uar: dict[str, list[float]] = {}
+    for g in groups:
+        datasets = np.asarray(g.datasets)
+        for dataset in dict.fromkeys(g.datasets):
+            uf1_d, uar_d = metrics.pooled_from_confusion(g.counts[:, datasets == dataset].sum(axis=1))  # [S]
+            per_dataset_uf1.setdefault(dataset, []).append(float(np.mean(uf1_d)))
+            per_dataset_uar.setdefault(dataset, []).append(float(np.mean(uar_d)))
 
-    def sampling_sd(boot: np.ndarray) -> float:
-        return float(np.sqrt(np.mean(np.nanvar(boot, axis=0, ddof=1)))) if len(boot) > 1 else float("nan")
+    def sampling_sd(index: int) -> float:
+        variances = [np.nanvar(b[index], axis=0, ddof=1) for b in boots]  # [S] per data set
+        return float(np.sqrt(np.mean(np.concatenate(variances)))) if config.n_resamples > 1 else float("nan")
 
-    uf1_ci = _interval(np.nanmean(uf1_boot, axis=1), config.level)
-    uar_ci = _interval(np.nanmean(uar_boot, axis=1), config.level)
+    uf1_ci, uar_ci = _interval(uf1_stat, config.level), _interval(uar_stat, config.level)
     return VariantSummary(
-        n_seeds=tables.n_seeds,
-        n_subjects=len(tables.subjects),
-        n_clips=len(tables.keys),
-        uf1_per_seed=[float(v) for v in uf1_seed],
-        uar_per_seed=[float(v) for v in uar_seed],
-        uf1_mean=float(np.mean(uf1_seed)),
-        uf1_sd=_sd(uf1_seed),
+        n_seeds=min(g.n_seeds for g in groups),
+        n_data=len(groups),
+        n_subjects=min(len(g.subjects) for g in groups),
+        n_clips=sum(len(g.keys) for g in groups),
+        uf1_per_seed=[float(v) for u, _ in seed_scores for v in u],
+        uar_per_seed=[float(v) for _, r in seed_scores for v in r],
+        uf1_mean=float(np.mean(uf1_means)),
+        uf1_sd=_pooled_seed_sd([u for u, _ in seed_scores]),
+        uf1_data_sd=_sd(uf1_means),
         uf1_ci_low=uf1_ci[0],
         uf1_ci_high=uf1_ci[1],
-        uf1_sampling_sd=sampling_sd(uf1_boot),
-        uar_mean=float(np.mean(uar_seed)),
-        uar_sd=_sd(uar_seed),
+        uf1_sampling_sd=sampling_sd(0),
+        uar_mean=float(np.mean(uar_means)),
+        uar_sd=_pooled_seed_sd([r for _, r in seed_scores]),
+        uar_data_sd=_sd(uar_means),
         uar_ci_low=uar_ci[0],
         uar_ci_high=uar_ci[1],
-        uar_sampling_sd=sampling_sd(uar_boot),
-        per_dataset_uf1=per_dataset_uf1,
-        per_dataset_uar=per_dataset_uar,
+        uar_sampling_sd=sampling_sd(1),
+        per_dataset_uf1={k: float(np.mean(v)) for k, v in per_dataset_uf1.items()},
+        per_dataset_uar={k: float(np.mean(v)) for k, v in per_dataset_uar.items()},
     )
 
 
@@ -250,26 +287,39 @@ def bootstrap_p(diffs: np.ndarray, observed: float) -> float:
     return float((1 + extreme.sum()) / (len(diffs) + 1))
 
 
-def paired_comparison(a: SeedTables, b: SeedTables, config: BootstrapConfig = BootstrapConfig()) -> PairedComparison:
-    """Compare A with B on the same clips: one subject resample is applied to both variants (paired).
+def paired_comparison(
+    a: SeedTables | Sequence[SeedTables], b: SeedTables | Sequence[SeedTables],
+    config: BootstrapConfig = BootstrapConfig(),
+) -> PairedComparison:
+    """Compare A with B on the same clips: every subject resample is applied to both variants (paired).
 
-    Seeds need not be paired (each variant's score is its mean over its seeds), but McNemar pairs seed i of A
-    with seed i of B and uses the first min(seeds) of each.
+    Seeds need not be paired (each variant's score is its mean over its seeds); McNemar pairs seed i of A
+    with seed i of B, using the first min(seeds) of each, pooled over data sets.
     """
-    if a.subjects != b.subjects or not a.keys.equals(b.keys):
-        raise ValueError("paired_comparison: the two variants were not evaluated on the same clips and labels")
-    weights = bootstrap_weights(len(a.subjects), config)
-    uf1_a, uar_a = resampled_scores(a.counts, weights)  # [R, seeds_a]
-    uf1_b, uar_b = resampled_scores(b.counts, weights)
-    uf1_seed_a, uar_seed_a = metrics.pooled_from_confusion(a.counts.sum(axis=1))
-    uf1_seed_b, uar_seed_b = metrics.pooled_from_confusion(b.counts.sum(axis=1))
-    uf1_diff = float(np.mean(uf1_seed_a) - np.mean(uf1_seed_b))
-    uar_diff = float(np.mean(uar_seed_a) - np.mean(uar_seed_b))
-    uf1_diffs = np.nanmean(uf1_a, axis=1) - np.nanmean(uf1_b, axis=1)  # [R]
-    uar_diffs = np.nanmean(uar_a, axis=1) - np.nanmean(uar_b, axis=1)
-    seeds = min(a.n_seeds, b.n_seeds)
-    right_a, right_b = a.correct[:seeds], b.correct[:seeds]
-    test = mcnemar(int((right_a & ~right_b).sum()), int((~right_a & right_b).sum()))
+    groups_a, groups_b = _groups(a), _groups(b)
+    if len(groups_a) != len(groups_b):
+        raise ValueError(f"paired_comparison: {len(groups_a)} data sets against {len(groups_b)}")
+    for i, (ga, gb) in enumerate(zip(groups_a, groups_b, strict=True)):
+        if ga.subjects != gb.subjects or not ga.keys.equals(gb.keys):
+            raise ValueError(f"paired_comparison: data set {i}: the two variants were not evaluated on the same "
+                             "clips and labels")
+    weights = _group_weights(groups_a, config)
+    diffs: dict[str, list] = {"uf1": [], "uar": [], "uf1_boot": [], "uar_boot": []}
+    discordant = [0, 0]
+    for ga, gb, w in zip(groups_a, groups_b, weights, strict=True):
+        uf1_a, uar_a = metrics.pooled_from_confusion(ga.counts.sum(axis=1))  # [S_a]
+        uf1_b, uar_b = metrics.pooled_from_confusion(gb.counts.sum(axis=1))
+        diffs["uf1"].append(np.mean(uf1_a) - np.mean(uf1_b))
+        diffs["uar"].append(np.mean(uar_a) - np.mean(uar_b))
+        (boot_uf1_a, boot_uar_a), (boot_uf1_b, boot_uar_b) = resampled_scores(ga.counts, w), resampled_scores(gb.counts, w)
+        diffs["uf1_boot"].append(np.nanmean(boot_uf1_a, axis=1) - np.nanmean(boot_uf1_b, axis=1))  # [R]
+        diffs["uar_boot"].append(np.nanmean(boot_uar_a, axis=1) - np.nanmean(boot_uar_b, axis=1))
+        seeds = min(ga.n_seeds, gb.n_seeds)
+        right_a, right_b = ga.correct[:seeds], gb.correct[:seeds]
+        discordant[0] += int((right_a & ~right_b).sum())
+        discordant[1] += int((~right_a & right_b).sum())
+    uf1_diff, uar_diff = float(np.mean(diffs["uf1"])), float(np.mean(diffs["uar"]))
+    uf1_diffs, uar_diffs = np.mean(diffs["uf1_boot"], axis=0), np.mean(diffs["uar_boot"], axis=0)  # [R]
     uf1_ci, uar_ci = _interval(uf1_diffs, config.level), _interval(uar_diffs, config.level)
     return PairedComparison(
         uf1_diff=uf1_diff,
@@ -279,7 +329,7 @@ def paired_comparison(a: SeedTables, b: SeedTables, config: BootstrapConfig = Bo
         uar_diff=uar_diff,
         uar_diff_ci_low=uar_ci[0],
         uar_diff_ci_high=uar_ci[1],
-        mcnemar=test,
+        mcnemar=mcnemar(*discordant),
         n_resamples=config.n_resamples,
     )
 

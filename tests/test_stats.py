@@ -168,3 +168,24 @@ def test_paired_comparison_is_paired() -> None:
     assert result.mcnemar.c == 0 and result.mcnemar.b > 0
     with pytest.raises(ValueError, match="same clips"):
         stats.paired_comparison(ta, stats.seed_tables([predictions(n_subjects=39)]), config)
+
+
+def test_several_data_sets_keep_training_seed_and_data_spread_apart() -> None:
+    """Two SynthME seeds (other subjects and clips): the mean is over data sets of the seed means, the seed sd is
+    pooled within data sets and the data sd is the spread of the data sets' means."""
+    config = stats.BootstrapConfig(n_resamples=500, seed=0)
+    first = [predictions(n_subjects=12, seed=s, accuracy=0.6) for s in range(3)]
+    second = [predictions(n_subjects=14, seed=s + 5, accuracy=0.9) for s in range(3)]
+    groups = [stats.seed_tables(first), stats.seed_tables(second)]
+    summary = stats.summarize(groups, config)
+    one, two = stats.summarize(groups[0], config), stats.summarize(groups[1], config)
+    assert summary.n_data == 2 and summary.n_seeds == 3 and summary.n_subjects == 12
+    assert summary.uf1_mean == pytest.approx((one.uf1_mean + two.uf1_mean) / 2)
+    assert summary.uf1_sd == pytest.approx(np.sqrt((one.uf1_sd**2 + two.uf1_sd**2) / 2))
+    assert summary.uf1_data_sd == pytest.approx(np.std([one.uf1_mean, two.uf1_mean], ddof=1))
+    assert summary.uf1_ci_low < summary.uf1_mean < summary.uf1_ci_high
+    assert len(summary.uf1_per_seed) == 6
+    paired = stats.paired_comparison(groups, groups, config)
+    assert paired.uf1_diff == 0 and paired.p_bootstrap == 1.0
+    with pytest.raises(ValueError, match="data sets"):
+        stats.paired_comparison(groups, groups[:1], config)
