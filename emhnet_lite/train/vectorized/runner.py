@@ -1,9 +1,12 @@
-"""Fold-vectorized LOSO: a shard's folds in even chunks, each chunk trained at once as one fold ensemble."""
+"""Fold-vectorized LOSO: a shard's folds — of one run or of several (training seeds) — in even chunks, each
+chunk trained at once as one fold ensemble."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,66 @@ from emhnet_lite.train.trainer import EpochRecord
 from emhnet_lite.utils import seed_everything
 
 
+@dataclass(frozen=True)
+class Member:
+    """One fold of one LOSO run: the run's config, the fold index and the run folder it is written to."""
+
+    config: LosoConfig
+    fold: int
+    out: Path
+
+
+def run_members_vectorized(
+    data: PreparedSet,
+    members: list[Member],
+    *,
+    device: torch.device,
+    model_factory: ModelFactory,
+    shard: str = "1/1",
+    on_epoch: Callable[[int, EpochRecord], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Train ``members`` — folds of one or several runs (e.g. training seeds) of one architecture and schedule —
+    at once as one fold ensemble (``train/vectorized/trainer.py``) and write each fold's folder into its run.
+
+    Each member is seeded, split, shuffled, augmented, optimised and selected exactly as ``run_fold`` does for
+    its run's config; the folders are those ``run_fold`` writes, plus ``vectorized_folds`` (the ensemble
+    size) in fold.json. Seeds are folds too: which run a member belongs to changes nothing in its training.
+    """
+    from emhnet_lite.train.vectorized.trainer import FoldJob, train_folds
+
+    shared = {(m.config.model, json.dumps(m.config.model_overrides, sort_keys=True, default=str), m.config.train)
+              for m in members}
+    if len(shared) != 1:
+        raise ValueError(f"run_members_vectorized: members differ in model or schedule ({len(shared)} kinds); "
+                         "an ensemble trains one architecture with one schedule")
+    started = time.perf_counter()
+    plans = [plan_fold(data, m.fold, m.config) for m in members]
+    recorders = [FoldRecorder(plan, m.config, on_epoch) for plan, m in zip(plans, members, strict=True)]
+    models = []
+    for plan, member in zip(plans, members, strict=True):
+        seed_everything(plan.seed)  # the same initial weights as run_fold
+        models.append(model_factory(member.config.model, **member.config.model_overrides))
+    jobs = [
+        FoldJob(seed=plan.seed, train=plan.train, eval_sets=plan.eval_sets, on_epoch=recorder)
+        for plan, recorder in zip(plans, recorders, strict=True)
+    ]
+    runs = len({m.out for m in members})
+    desc = f"{len(members)} folds at once" + (
+        f" of {runs} runs" if runs > 1 else f" ({members[0].fold}–{members[-1].fold})")
+    train_folds(models, jobs, members[0].config.train, device=device, desc=desc)
+    wall = (time.perf_counter() - started) / len(members)
+    return [
+        recorder.write(
+            member.out / "folds" / fold_dir_name(plan.fold, plan.subject_key),
+            device=device,
+            shard=shard,
+            wall_time_s=wall,
+            extra={"vectorized_folds": len(members)},
+        )
+        for plan, recorder, member in zip(plans, recorders, members, strict=True)
+    ]
+
+
 def run_folds_vectorized(
     data: PreparedSet,
     folds: list[int],
@@ -28,39 +91,12 @@ def run_folds_vectorized(
     shard: str = "1/1",
     on_epoch: Callable[[int, EpochRecord], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Train ``folds`` at once as one fold ensemble (``train/vectorized/trainer.py``) and write each fold's folder.
-
-    Each fold is seeded, split, shuffled, augmented, optimised and selected exactly as in ``run_fold``; the
-    folders are those ``run_fold`` writes, plus ``vectorized_folds`` (the ensemble size) in fold_done.json.
-    """
-    from emhnet_lite.train.vectorized.trainer import FoldJob, train_folds
-
-    started = time.perf_counter()
-    plans = [plan_fold(data, fold, config) for fold in folds]
-    recorders = [FoldRecorder(plan, config, on_epoch) for plan in plans]
-    models = []
-    for plan in plans:
-        seed_everything(plan.seed)  # the same initial weights as run_fold
-        models.append(model_factory(config.model, **config.model_overrides))
-    jobs = [
-        FoldJob(seed=plan.seed, train=plan.train, eval_sets=plan.eval_sets, on_epoch=recorder)
-        for plan, recorder in zip(plans, recorders, strict=True)
-    ]
-    train_folds(models, jobs, config.train, device=device, desc=f"folds {folds[0]}–{folds[-1]} ({len(folds)})")
-    wall = (time.perf_counter() - started) / len(folds)
-    return [
-        recorder.write(
-            out / "folds" / fold_dir_name(plan.fold, plan.subject_key),
-            device=device,
-            shard=shard,
-            wall_time_s=wall,
-            extra={"vectorized_folds": len(folds)},
-        )
-        for plan, recorder in zip(plans, recorders, strict=True)
-    ]
+    """Train ``folds`` of one run at once as one fold ensemble (``run_members_vectorized``)."""
+    return run_members_vectorized(data, [Member(config, fold, Path(out)) for fold in folds], device=device,
+                                  model_factory=model_factory, shard=shard, on_epoch=on_epoch)
 
 
-def even_chunks(folds: list[int], most: int) -> list[list[int]]:
+def even_chunks(folds: list, most: int) -> list[list]:
     """Split ``folds``, in order, into the fewest chunks of at most ``most`` whose sizes differ by at most one
     (34 folds at most 8 → 7, 7, 6, 7, 7 rather than 8, 8, 8, 8, 2: no small, inefficient last ensemble)."""
     count = -(-len(folds) // most) if folds else 0

@@ -1,0 +1,143 @@
+"""`emhnet compare`: seeds trained as folds of one ensemble equal separate runs; a tiny grid writes ordinary run
+folders, resumes, and summarises with intervals and paired tests; bad grids exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_loso_cli import write_cache
+from test_vectorized import assert_same_results, uneven_composite
+
+from emhnet_lite import cli
+from emhnet_lite import model as model_package
+from emhnet_lite.runs import load_run
+from emhnet_lite.train import LosoConfig, TrainConfig, run_loso
+from emhnet_lite.train.grid import SEED_STRIDE, parse_seeds, read_cells
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TRAIN = TrainConfig(epochs=3, batch_size=8, lr=5e-3, warmup_epochs=0)
+
+
+@pytest.mark.parametrize("name", ["ststnet", "emhnet_tiny"])
+def test_seeds_as_folds_equal_separate_runs(tmp_path: Path, name: str) -> None:
+    """Two training seeds' 5 folds each trained as ensembles of 4 (members mix seeds) equal two ordinary
+    fold-by-fold runs: per-member seeds, data order and augmentation draws are unchanged."""
+    data = uneven_composite()
+    configs = [LosoConfig(model=name, train=TRAIN, seed=s * SEED_STRIDE) for s in (0, 1)]
+    for config, label in zip(configs, ("a", "b"), strict=True):
+        run_loso(data, config, tmp_path / f"single_{label}", device="cpu", data_source="random")
+    outs = [tmp_path / "many_a", tmp_path / "many_b"]
+    summaries = run_loso(data, configs, outs, device="cpu", data_source="random", vectorize_folds=4)
+    assert isinstance(summaries, list) and len(summaries) == 2 and all(summaries)
+    for out, label in zip(outs, ("a", "b"), strict=True):
+        assert_same_results(out, tmp_path / f"single_{label}")
+    infos = [json.loads((d / "fold.json").read_text()) for d in sorted((outs[1] / "folds").iterdir())]
+    assert [i["seed"] for i in infos] == [SEED_STRIDE + k for k in range(5)]
+    assert {i["vectorized_folds"] for i in infos} == {4, 3}  # 10 members → ensembles of 4, 3, 3
+
+
+def test_many_runs_need_distinct_folders(tmp_path: Path) -> None:
+    config = LosoConfig(model="ststnet", train=TRAIN)
+    with pytest.raises(ValueError, match="distinct"):
+        run_loso(uneven_composite(), [config, config], [tmp_path, tmp_path], device="cpu")
+
+
+def test_parse_seeds() -> None:
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4] and parse_seeds("0,3") == [0, 3] and parse_seeds("0-1,7") == [0, 1, 7]
+    for bad in ("", "a", "1,1", "-2", "3-x"):
+        with pytest.raises(ValueError, match="seeds"):
+            parse_seeds(bad)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("cache") / "abc123"
+    folder.mkdir()
+    write_cache(folder)
+    return folder
+
+
+def grid_args(cache: Path, out: Path, *extra: str) -> list[str]:
+    return ["compare", "--data", str(cache), "--models", "ststnet,emhnet_tiny", "--seeds", "0-1", "--epochs", "2",
+            "--bootstrap", "200", "--vectorize-folds", "2", "--out", str(out), *extra]
+
+
+def test_tiny_grid(tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "grid"
+    assert cli.main(grid_args(cache, out)) == 0
+    cells = read_cells(out)
+    assert len(cells) == 4 and set(cells["variant"]) == {"ststnet", "emhnet_tiny"}
+    for _, cell in cells.iterrows():  # every cell an ordinary, merged run folder
+        run = load_run(cell["run_dir"])
+        assert run.config["seed"] == cell["seed"] * SEED_STRIDE and run.config["model"] == cell["model"]
+        assert run.config["train"]["epochs"] == 2
+    summary = pd.read_csv(out / "summary.csv")
+    needed = ["variant", "n_seeds", "uf1_mean", "uf1_sd", "uf1_ci_low", "uf1_ci_high", "uar_mean", "uar_sd",
+              "uar_ci_low", "uar_ci_high", "uf1_casme2", "p_vs_emhnet_tiny", "uf1_sampling_sd", "selection"]
+    assert all(column in summary.columns for column in needed)
+    assert summary["n_seeds"].tolist() == [2, 2] and summary["selection"].eq("last epoch").all()
+    ststnet = summary.set_index("variant").loc["ststnet"]
+    per_seed = [load_run(d).metrics.query("selection == 'last' and subset == 'composite'")["uf1"].item()
+                for d in cells[cells["variant"] == "ststnet"].sort_values("seed")["run_dir"]]
+    assert ststnet["uf1_mean"] == pytest.approx(sum(per_seed) / 2)
+    assert ststnet["uf1_ci_low"] <= ststnet["uf1_mean"] <= ststnet["uf1_ci_high"]
+    assert 0 < ststnet["p_vs_emhnet_tiny"] <= 1
+    comparisons = pd.read_csv(out / "comparisons.csv")
+    assert comparisons["variant"].tolist() == ["ststnet"] and "mcnemar_p_exact" in comparisons.columns
+    assert "paired bootstrap" in (out / "summary.md").read_text()
+    # a second run without --resume is refused; with --resume it trains nothing and summarises the same
+    assert cli.main(grid_args(cache, out)) == 2
+    assert "already finished" in capsys.readouterr().out
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("checkpoint.pt")}
+    assert cli.main(grid_args(cache, out, "--resume")) == 0
+    assert before == {p: p.stat().st_mtime_ns for p in out.rglob("checkpoint.pt")}
+    pd.testing.assert_frame_equal(pd.read_csv(out / "summary.csv"), summary)
+
+
+def test_sharded_grid_equals_one_process(tmp_path: Path, cache: Path) -> None:
+    one, sharded = tmp_path / "one", tmp_path / "sharded"
+    args = ["--models", "ststnet", "--seeds", "0-1", "--vectorize-folds", "3"]
+    base = ["compare", "--data", str(cache), "--epochs", "2", "--bootstrap", "200", *args]
+    assert cli.main([*base, "--out", str(one)]) == 0
+    assert cli.main([*base, "--out", str(sharded), "--shard", "1/2", "--no-merge"]) == 0
+    assert not (sharded / "summary.csv").exists()
+    assert cli.main([*base, "--out", str(sharded), "--shard", "2/2", "--no-merge"]) == 0
+    assert cli.main([*base, "--out", str(sharded), "--resume"]) == 0  # merges and summarises
+    pd.testing.assert_frame_equal(pd.read_csv(sharded / "summary.csv"), pd.read_csv(one / "summary.csv"))
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--models", "nope"], "unknown model"),
+    (["--models", "ststnet", "--seeds", "1,1"], "distinct"),
+    (["--models", "ststnet", "--reference", "emhnet_tiny"], "not a variant"),
+    (["--models", "ststnet", "--difficulty", "real"], "needs --synthme-scale"),
+    (["--models", "ststnet", "--vectorize-folds", "0"], "vectorize-folds"),
+])
+def test_bad_grids_exit_2(tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture, extra: list[str],
+                          message: str) -> None:
+    assert cli.main(["compare", "--data", str(cache), "--out", str(tmp_path / "g"), *extra]) == 2
+    assert message in capsys.readouterr().out
+
+
+@pytest.mark.skipif(hasattr(model_package, "ABLATIONS"), reason="the installed model has named ablations")
+def test_ablations_without_model_support_exit_2(tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture) -> None:
+    args = ["compare", "--data", str(cache), "--models", "emhnet_tiny", "--ablations", "full,no_router",
+            "--out", str(tmp_path / "g")]
+    assert cli.main(args) == 2
+    assert "no named ablations" in capsys.readouterr().out
+
+
+def test_difficulty_is_validated_against_the_installed_synthme() -> None:
+    from emhnet_lite import synth
+    from emhnet_lite.commands.compare import UsageError, synthme_loader
+
+    if getattr(synth, "DIFFICULTIES", None) is None:
+        with pytest.raises(UsageError, match="no difficulty levels"):
+            synthme_loader("real")
+    else:
+        with pytest.raises(UsageError, match="unknown level"):
+            synthme_loader("no-such-level")
