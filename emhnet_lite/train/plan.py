@@ -116,6 +116,7 @@ class FoldPlan:
     test: PreparedSet
     val: PreparedSet | None
     val_subjects: list[str]
+    train_rows: np.ndarray | None = None  # rows of the full data set that ``train`` holds, in order
 
     @property
     def eval_sets(self) -> dict[str, PreparedSet]:
@@ -147,4 +148,5 @@ def plan_fold(data: PreparedSet, fold: int, config: LosoConfig) -> FoldPlan:
         test=data.subset(test_mask),
         val=data.subset(val_mask) if val_subjects else None,
         val_subjects=val_subjects,
+        train_rows=np.flatnonzero(~test_mask & ~val_mask),
     )

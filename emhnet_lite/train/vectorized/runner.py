@@ -60,7 +60,8 @@ def run_members_vectorized(
         seed_everything(plan.seed)  # the same initial weights as run_fold
         models.append(model_factory(member.config.model, **member.config.model_overrides))
     jobs = [
-        FoldJob(seed=plan.seed, train=plan.train, eval_sets=plan.eval_sets, on_epoch=recorder)
+        FoldJob(seed=plan.seed, train=plan.train, eval_sets=plan.eval_sets, on_epoch=recorder, source=data,
+                rows=torch.from_numpy(plan.train_rows))
         for plan, recorder in zip(plans, recorders, strict=True)
     ]
     runs = len({m.out for m in members})

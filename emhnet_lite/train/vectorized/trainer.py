@@ -45,6 +45,10 @@ class FoldJob:
     train: PreparedSet
     eval_sets: dict[str, PreparedSet] = field(default_factory=dict)
     on_epoch: Callable[[EpochRecord, FoldWeights], None] | None = None
+    # optional: ``train`` is ``source.subset(rows)``; jobs sharing one source gather a step's batches with ONE
+    # index into the shared tensor instead of one per fold plus a concatenation (same samples, same order)
+    source: PreparedSet | None = None
+    rows: torch.Tensor | None = None  # [N_train] int64 row numbers in ``source``
 
 
 class FoldWeights:
@@ -124,17 +128,25 @@ def _step_groups(
         index_of[f] = index
         by_size[len(index)].append(f)
     groups = []
+    source = jobs[0].source
+    shared = source is not None and all(jobs[f].source is source and jobs[f].rows is not None for f in active)
     for size, members in by_size.items():
-        sets = [jobs[f].train for f in members]
+        if shared:  # one gather from the shared tensor: the members' batches as rows of ``source``
+            rows = torch.cat([jobs[f].rows[index_of[f]] for f in members])  # [G*b]
+            flows, boxes, labels = source.flows[rows], source.boxes[rows], source.labels[rows].view(len(members), size)
+        else:
+            sets = [jobs[f].train for f in members]
+            flows = torch.cat([s.flows[index_of[f]] for s, f in zip(sets, members, strict=True)])  # [G*b, 3, H, W]
+            boxes = torch.cat([s.boxes[index_of[f]] for s, f in zip(sets, members, strict=True)])  # [G*b, 4, 4]
+            labels = torch.stack([s.labels[index_of[f]] for s, f in zip(sets, members, strict=True)])  # [G, b]
         flows, boxes = apply_augmentation(
-            torch.cat([s.flows[index_of[f]] for s, f in zip(sets, members, strict=True)]),
-            torch.cat([s.boxes[index_of[f]] for s, f in zip(sets, members, strict=True)]),
+            flows,
+            boxes,
             torch.cat([draws[f][0] for f in members]),
             torch.cat([draws[f][1] for f in members]),
             config.hflip_prob,
             config.amplitude_jitter,
         )
-        labels = torch.stack([s.labels[index_of[f]] for s, f in zip(sets, members, strict=True)])  # [G, b]
         groups.append((members, flows.to(device).unflatten(0, (len(members), size)),
                        boxes.to(device).unflatten(0, (len(members), size)), labels.to(device)))
     return groups
