@@ -3,6 +3,7 @@ folders, resumes, and summarises with intervals and paired tests; bad grids exit
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from emhnet_lite.train import LosoConfig, TrainConfig, run_loso
 from emhnet_lite.train.grid import SEED_STRIDE, parse_seeds, read_cells
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TRAIN = TrainConfig(epochs=3, batch_size=8, lr=5e-3, warmup_epochs=0)
 
@@ -66,9 +69,15 @@ def grid_args(cache: Path, out: Path, *extra: str) -> list[str]:
             "--bootstrap", "200", "--vectorize-folds", "2", "--out", str(out), *extra]
 
 
-def test_tiny_grid(tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture) -> None:
-    out = tmp_path / "grid"
+@pytest.fixture(scope="module")
+def tiny_grid(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> Path:
+    out = tmp_path_factory.mktemp("grids") / "grid"
     assert cli.main(grid_args(cache, out)) == 0
+    return out
+
+
+def test_tiny_grid(tiny_grid: Path, cache: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tiny_grid
     cells = read_cells(out)
     assert len(cells) == 4 and set(cells["variant"]) == {"ststnet", "emhnet_tiny"}
     for _, cell in cells.iterrows():  # every cell an ordinary, merged run folder
@@ -141,3 +150,21 @@ def test_difficulty_is_validated_against_the_installed_synthme() -> None:
     else:
         with pytest.raises(UsageError, match="unknown level"):
             synthme_loader("no-such-level")
+
+
+def test_evidence_tables_from_grid_folders(tmp_path: Path, tiny_grid: Path) -> None:
+    """benchmarks/evidence_tables.py: labelled CSV/markdown tables and a forest plot drawn from the CSVs."""
+    spec = importlib.util.spec_from_file_location("evidence_tables", ROOT / "benchmarks" / "evidence_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results, figures = tmp_path / "results", tmp_path / "figures"
+    argv = ["--comparison", str(tiny_grid), "--ablation", str(tiny_grid), "--results-dir", str(results),
+            "--figures-dir", str(figures), "--bootstrap", "200", "--note", "tiny test grid, 2 epochs"]
+    assert module.main(argv) == 0
+    table = pd.read_csv(results / "comparison.csv")
+    pd.testing.assert_frame_equal(table, pd.read_csv(tiny_grid / "summary.csv"), check_exact=False)
+    text = (results / "comparison.md").read_text()
+    assert "tiny test grid, 2 epochs" in text and "Training seeds: [0, 1]" in text and "Selection: `last`" in text
+    assert (results / "ablation.md").exists() and (results / "comparison_paired.csv").exists()
+    assert (figures / "evidence_forest.png").stat().st_size > 0 and (figures / "evidence_forest.pdf").exists()
+    assert module.main(["--comparison", str(tmp_path)]) == 2
