@@ -168,3 +168,15 @@ def test_evidence_tables_from_grid_folders(tmp_path: Path, tiny_grid: Path) -> N
     assert (results / "ablation.md").exists() and (results / "comparison_paired.csv").exists()
     assert (figures / "evidence_forest.png").stat().st_size > 0 and (figures / "evidence_forest.pdf").exists()
     assert module.main(["--comparison", str(tmp_path)]) == 2
+
+
+def test_summary_markdown_labels_test_set_selected_rows() -> None:
+    from emhnet_lite.stats import BootstrapConfig
+    from emhnet_lite.train.grid import summary_markdown
+
+    row = {"variant": "ststnet", "n_seeds": 2, "n_data": 1, "n_subjects": 4, "uf1_mean": 0.5, "uf1_ci_low": 0.4,
+           "uf1_ci_high": 0.6, "uf1_sd": 0.01, "uf1_sampling_sd": 0.05, "uar_mean": 0.5, "uar_ci_low": 0.4,
+           "uar_ci_high": 0.6, "uf1_casme2": 0.5, "data": "cache:x", "selection": "oracle (test-set-selected)",
+           "test_set_selected": True, "epochs": 2}
+    text = summary_markdown(pd.DataFrame([row]), pd.DataFrame(), None, "t", BootstrapConfig(n_resamples=10))
+    assert "Test-set-selected" in text and "leaky" in text and "0.5000 [0.4000, 0.6000]" in text
