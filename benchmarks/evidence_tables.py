@@ -38,9 +38,9 @@ def label(grid_dir: Path) -> str:
 
 def write_table(grid_dir: Path, name: str, title: str, args: argparse.Namespace) -> tuple[Path, str | None]:
     """Summary of one grid → results/<name>.csv and .md; returns the CSV path and the reference variant."""
+    from emhnet_lite.runs.layout import write_csv_atomic
     from emhnet_lite.stats import BootstrapConfig
     from emhnet_lite.train.grid import read_cells, summary_markdown, summary_table
-    from emhnet_lite.train.runfolder import write_csv_atomic
     from emhnet_lite.utils import write_text_atomic
 
     reference = json.loads((grid_dir / "grid.json").read_text())["reference"]

@@ -32,9 +32,10 @@ def candidate_runs(args: argparse.Namespace) -> pd.DataFrame:
     """Train every model × epochs × lr × calibration seed (shard 1/K); one row per run with its composite UF1."""
     import torch
 
-    from emhnet_lite.preprocess import load_teaching_set
-    from emhnet_lite.train import LosoConfig, default_for_model, merge_run, run_loso
-    from emhnet_lite.train.vectorized import parse_vectorize_folds
+    from emhnet_lite.runs import merge_run
+    from emhnet_lite.teaching import load_teaching_set
+    from emhnet_lite.train import LosoConfig, default_for_model, run_loso
+    from emhnet_lite.train.vectorized.trainer import parse_vectorize_folds
 
     torch.set_num_threads(1)
     rows = []
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.fold_stride < 1:
         print("error: --fold-stride must be ≥ 1")
         return 2
-    from emhnet_lite.train.runfolder import write_csv_atomic
+    from emhnet_lite.runs.layout import write_csv_atomic
     from emhnet_lite.utils import write_text_atomic
 
     runs = candidate_runs(args)
