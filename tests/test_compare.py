@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_loso_cli import write_cache
+from fake_cache import write_cache
 from test_vectorized import assert_same_results, uneven_composite
 
 from emhnet_lite import cli
@@ -100,7 +100,7 @@ def test_tiny_grid(tiny_grid: Path, cache: Path, capsys: pytest.CaptureFixture) 
     assert "paired bootstrap" in (out / "summary.md").read_text()
     # a second run without --resume is refused; with --resume it trains nothing and summarises the same
     assert cli.main(grid_args(cache, out)) == 2
-    assert "already finished" in capsys.readouterr().out
+    assert "already finished" in capsys.readouterr().err
     before = {p: p.stat().st_mtime_ns for p in out.rglob("checkpoint.pt")}
     assert cli.main(grid_args(cache, out, "--resume")) == 0
     assert before == {p: p.stat().st_mtime_ns for p in out.rglob("checkpoint.pt")}
@@ -129,7 +129,9 @@ def test_sharded_grid_equals_one_process(tmp_path: Path, cache: Path) -> None:
 def test_bad_grids_exit_2(tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture, extra: list[str],
                           message: str) -> None:
     assert cli.main(["compare", "--data", str(cache), "--out", str(tmp_path / "g"), *extra]) == 2
-    assert message in capsys.readouterr().out
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("emhnet compare: error:") and message in lines[0]
+    assert not (tmp_path / "g").exists()  # refused before anything is written
 
 
 @pytest.mark.skipif(hasattr(model_package, "ABLATIONS"), reason="the installed model has named ablations")
@@ -137,7 +139,7 @@ def test_ablations_without_model_support_exit_2(tmp_path: Path, cache: Path, cap
     args = ["compare", "--data", str(cache), "--models", "emhnet_tiny", "--ablations", "full,no_router",
             "--out", str(tmp_path / "g")]
     assert cli.main(args) == 2
-    assert "no named ablations" in capsys.readouterr().out
+    assert "no named ablations" in capsys.readouterr().err
 
 
 def test_difficulty_is_validated_against_the_installed_synthme() -> None:

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from emhnet_lite.errors import ConfigError
+
 NAME = "compare"
 HELP = ("compare models / ablations over training seeds: one LOSO run folder per cell (resumable, shardable), "
         "then a summary with intervals and paired tests (docs/run_folder.md)")
@@ -45,8 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-merge", action="store_true", help="train this shard only; merge and summarise later")
 
 
-class UsageError(ValueError):
-    """Bad command-line input: reported on one line, exit code 2."""
+class UsageError(ConfigError):
+    """A bad grid (models, ablations, seeds, difficulty, reference): one line on stderr, exit code 2."""
 
 
 def _split(text: str) -> list[str]:
@@ -126,6 +128,7 @@ def build_spec(args: argparse.Namespace):
 def _child_argv(args: argparse.Namespace, shard: str) -> list[str]:
     """This command as one local shard process."""
     argv = [sys.executable, "-m", "emhnet_lite", "compare", "--shard", shard, "--no-merge"]
+    argv += ["--debug"] if getattr(args, "debug", False) else []
     for flag in ("data", "synthme_scale", "synthme_seeds", "difficulty", "models", "ablations", "seeds", "preset",
                  "epochs", "lr", "select", "reference", "out", "threads", "vectorize_folds", "device"):
         value = getattr(args, flag)
@@ -135,14 +138,8 @@ def _child_argv(args: argparse.Namespace, shard: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except (ValueError, FileExistsError, FileNotFoundError, KeyError) as error:  # bad input: one line, exit 2
-        print(f"error: {error}")
-        return 2
-
-
-def _run(args: argparse.Namespace) -> int:
+    """Validate the grid, train (this shard of) its cells, then merge and summarise; user errors are ``KitError``s
+    (``emhnet_lite.cli`` prints them as one line and exits 2)."""
     import torch
 
     from emhnet_lite.runs.layout import write_csv_atomic
@@ -157,11 +154,8 @@ def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     spec, ablation_models = build_spec(args)
     loader = synthme_loader(args.difficulty) if args.synthme_scale is not None else None
-    try:
-        shard = parse_shard(args.shard)
-        vectorize = {m: parse_vectorize_folds(args.vectorize_folds, m, args.device) for m in spec.models}
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    shard = parse_shard(args.shard)
+    vectorize = {m: parse_vectorize_folds(args.vectorize_folds, m, args.device) for m in spec.models}
     write_json_atomic(args.out / GRID_FILE, spec.as_dict(ablation_models))
     if args.jobs > 1:
         for data_seed in spec.data_seeds:  # generate / prepare once before the shards start
@@ -170,8 +164,8 @@ def _run(args: argparse.Namespace) -> int:
         children = [subprocess.Popen(_child_argv(args, f"{k}/{args.jobs}")) for k in range(1, args.jobs + 1)]
         codes = [child.wait() for child in children]
         if any(codes):
-            print(f"error: shard exit codes {codes}; finished folds are kept, rerun with --resume")
-            return 1
+            print(f"error: shard exit codes {codes}; finished folds are kept, rerun with --resume", file=sys.stderr)
+            return 2 if set(codes) - {0} == {2} else 1  # 2: the shards refused a user error (printed above)
         args.resume, shard = True, (1, 1)  # every fold is done: the pass below only merges
     torch.set_num_threads(args.threads)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("lr", args.lr)) if v is not None}
