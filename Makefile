@@ -49,7 +49,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_models.py --out runs/bench_models.json
 	$(BIN)/python benchmarks/bench_loso.py --baselines --profile
 	$(BIN)/python benchmarks/bench_vectorized.py --sweep --profile
-	$(BIN)/python benchmarks/bench_seeds.py --gather --compile
+	$(BIN)/python benchmarks/bench_seeds.py --gather
 
 # The SLURM job array on a real one-node SLURM on localhost, merged result == one process (root; about 1-2 min;
 # installs slurm-wlm and munge with apt when missing; docs/researchers.md)
