@@ -182,3 +182,24 @@ def test_summary_markdown_labels_test_set_selected_rows() -> None:
            "test_set_selected": True, "epochs": 2}
     text = summary_markdown(pd.DataFrame([row]), pd.DataFrame(), None, "t", BootstrapConfig(n_resamples=10))
     assert "Test-set-selected" in text and "leaky" in text and "0.5000 [0.4000, 0.6000]" in text
+
+
+def test_shard_processes_replay_every_option() -> None:
+    """`--jobs` shard processes of `emhnet compare` get exactly the parent's options (derived from the parser)."""
+    import argparse
+    import sys
+
+    from emhnet_lite.commands import compare
+
+    parser = argparse.ArgumentParser()
+    compare.add_arguments(parser)
+    argv = ["--data", "d", "--synthme-scale", "0.5", "--synthme-seeds", "0-1", "--difficulty", "real", "--models",
+            "ststnet,emhnet_tiny", "--ablations", "full,no_router", "--seeds", "0-4", "--preset", "tiny", "--epochs",
+            "3", "--lr", "0.001", "--select", "val", "--reference", "ststnet", "--out", "o", "--jobs", "3",
+            "--threads", "2", "--vectorize-folds", "4", "--resume", "--device", "cpu", "--bootstrap", "500"]
+    parent = parser.parse_args(argv)
+    child_argv = compare._child_argv(parent, "2/3")
+    assert child_argv[:4] == [sys.executable, "-m", "emhnet_lite", "compare"]
+    child = parser.parse_args(child_argv[4:])
+    assert (child.shard, child.no_merge, child.jobs) == ("2/3", True, 1)
+    assert {k for k in vars(parent) if getattr(parent, k) != getattr(child, k)} == {"shard", "no_merge", "jobs"}

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from emhnet_lite.commands._args import positive_float, positive_int, shard_argv
 from emhnet_lite.errors import ConfigError
 
 NAME = "compare"
@@ -21,7 +22,7 @@ HELP = ("compare models / ablations over training seeds: one LOSO run folder per
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True,
                         help="prepared cache folder, or with --synthme-scale a data root for SynthME")
-    parser.add_argument("--synthme-scale", type=float, default=None, help="generate/prepare SynthME at this scale")
+    parser.add_argument("--synthme-scale", type=positive_float, default=None, help="generate/prepare SynthME at this scale")
     parser.add_argument("--synthme-seeds", default="0", help="SynthME seeds (data sets), e.g. 0 or 0-1 (with --synthme-scale)")
     parser.add_argument("--difficulty", default=None, help="SynthME difficulty level (when the installed SynthME has levels)")
     parser.add_argument("--models", required=True, help="comma-separated, e.g. ststnet,htnet_reduced,emhnet_tiny")
@@ -29,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated named ablations of the EMHNet models (other models run full)")
     parser.add_argument("--seeds", default="0", help="training seeds, e.g. 0-4 or 0,3 (seed S → base seed S·1000)")
     parser.add_argument("--preset", default=None, help="training preset (default: each model's default schedule)")
-    parser.add_argument("--epochs", type=int, default=None, help="override the schedule's epoch count")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="override the schedule's epoch count")
     parser.add_argument("--lr", type=float, default=None, help="override the schedule's learning rate")
     parser.add_argument("--select", choices=["last", "val", "oracle"], default="last",
                         help="epoch selection (oracle = TEST-SET-SELECTED, labelled so)")
@@ -37,13 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="variant the others are tested against (default: emhnet_tiny if in the grid)")
     parser.add_argument("--out", type=Path, required=True, help="grid folder, e.g. runs/NAME")
     parser.add_argument("--shard", default="1/1", help="K/N: run only folds i with i mod N = K-1 of every cell")
-    parser.add_argument("--jobs", type=int, default=1, help="N local shard processes, then merge and summarise")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
+    parser.add_argument("--jobs", type=positive_int, default=1, help="N local shard processes, then merge and summarise")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads per process")
     parser.add_argument("--vectorize-folds", default="auto", metavar="F",
                         help="members (fold, seed) per batched ensemble; auto per model and device; 1 = one by one")
     parser.add_argument("--resume", action="store_true", help="skip folds already finished in the cells")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, ...")
-    parser.add_argument("--bootstrap", type=int, default=2000, help="subject-bootstrap resamples (≥ 2000 for tables)")
+    parser.add_argument("--bootstrap", type=positive_int, default=2000, help="subject-bootstrap resamples (≥ 2000 for tables)")
     parser.add_argument("--no-merge", action="store_true", help="train this shard only; merge and summarise later")
 
 
@@ -111,8 +112,6 @@ def build_spec(args: argparse.Namespace):
         raise UsageError("--synthme-seeds needs --synthme-scale")
     if args.synthme_scale is None and args.difficulty is not None:
         raise UsageError("--difficulty needs --synthme-scale")
-    if args.bootstrap < 1:
-        raise UsageError(f"--bootstrap {args.bootstrap}: must be ≥ 1")
     settings = {"data": str(args.data), "synthme_scale": args.synthme_scale, "difficulty": args.difficulty,
                 "preset": args.preset, "epochs": args.epochs, "lr": args.lr, "selection": args.select,
                 "bootstrap": args.bootstrap}
@@ -126,15 +125,8 @@ def build_spec(args: argparse.Namespace):
 
 
 def _child_argv(args: argparse.Namespace, shard: str) -> list[str]:
-    """This command as one local shard process."""
-    argv = [sys.executable, "-m", "emhnet_lite", "compare", "--shard", shard, "--no-merge"]
-    argv += ["--debug"] if getattr(args, "debug", False) else []
-    for flag in ("data", "synthme_scale", "synthme_seeds", "difficulty", "models", "ablations", "seeds", "preset",
-                 "epochs", "lr", "select", "reference", "out", "threads", "vectorize_folds", "device"):
-        value = getattr(args, flag)
-        if value is not None:
-            argv += [f"--{flag.replace('_', '-')}", str(value)]
-    return argv + (["--resume"] if args.resume else [])
+    """This command as one local shard process (``_args.shard_argv``: every parsed option replayed)."""
+    return shard_argv(NAME, add_arguments, args, shard)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from emhnet_lite.commands._args import positive_float, positive_int
+from emhnet_lite.commands._args import positive_float, positive_int, shard_argv
 from emhnet_lite.errors import ConfigError
 
 NAME = "loso"
@@ -107,24 +107,8 @@ def _model_overrides(pairs: list[str]) -> dict:
 
 
 def _child_argv(args: argparse.Namespace, shard: str) -> list[str]:
-    """Command line of one local shard process: every option of ``add_arguments`` as parsed, replayed from
-    the namespace (so a new option reaches the shards without an edit here), with ``--shard`` set,
-    ``--no-merge`` added and ``--jobs`` dropped."""
-    parser = argparse.ArgumentParser(add_help=False)
-    add_arguments(parser)
-    argv = [sys.executable, "-m", "emhnet_lite", "loso"]
-    for action in parser._actions:
-        flag, value = action.option_strings[-1], getattr(args, action.dest)
-        if action.dest in ("jobs", "shard", "no_merge") or value is None:
-            continue
-        if isinstance(action, argparse._StoreConstAction):  # store_true / store_false
-            argv += [flag] if value == action.const else []
-        elif isinstance(action, argparse._AppendAction):
-            for item in value:
-                argv += [flag, str(item)]
-        else:
-            argv += [flag, str(value)]
-    return argv + ["--shard", shard, "--no-merge"] + (["--debug"] if getattr(args, "debug", False) else [])
+    """Command line of one local shard process (``_args.shard_argv``: every parsed option replayed)."""
+    return shard_argv(NAME, add_arguments, args, shard)
 
 
 def _config(args: argparse.Namespace):
