@@ -61,3 +61,53 @@ def check_pair(onset: np.ndarray, apex: np.ndarray, where: str) -> None:
     if onset.shape != apex.shape:
         raise FrameError(f"{where}: onset frame is {onset.shape[1]}x{onset.shape[0]} but apex frame is "
                          f"{apex.shape[1]}x{apex.shape[0]}")
+
+
+def read_video_frames(path: str | Path, numbers: list[int] | range) -> dict[int, np.ndarray]:
+    """Decode frames ``numbers`` (1-based: frame 1 is the first decoded frame) of a video as BGR uint8 [H, W, 3].
+
+    Decoding runs sequentially from the start (seeking is not frame-exact for every codec), so the same file
+    always gives the same frames; a missing file, an undecodable video or a frame past its end raises
+    ``FrameError`` naming the file and the frame.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FrameError(f"{path}: video file not found")
+    wanted = sorted({int(n) for n in numbers})
+    if wanted and wanted[0] < 1:
+        raise FrameError(f"{path}: frame {wanted[0]} requested; video frames are numbered from 1")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise FrameError(f"{path}: cannot open the video (unknown format or corrupt)")
+    frames: dict[int, np.ndarray] = {}
+    number = 0
+    try:
+        while wanted and number < wanted[-1]:
+            ok, image = capture.read()
+            if not ok:
+                break
+            number += 1
+            if number in wanted:
+                frames[number] = image
+    finally:
+        capture.release()
+    missing = [n for n in wanted if n not in frames]
+    if missing:
+        raise FrameError(f"{path}: frame {missing[0]} requested but the video decodes to {number} frame(s)")
+    return frames
+
+
+def video_info(path: str | Path) -> dict[str, float | int]:
+    """``frames`` (counted by decoding, not from the header), ``fps``, ``width``, ``height`` of a video."""
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise FrameError(f"{path}: cannot open the video (unknown format or corrupt)")
+    count = 0
+    try:
+        fps = round(float(capture.get(cv2.CAP_PROP_FPS)), 3)
+        width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        while capture.grab():
+            count += 1
+    finally:
+        capture.release()
+    return {"frames": count, "fps": fps, "width": width, "height": height}

