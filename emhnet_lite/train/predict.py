@@ -117,9 +117,10 @@ def predict(run_dir: str | os.PathLike, data: PreparedSet, device: str | torch.d
         frame["true_name"] = [CLASS_NAMES[i] for i in frame["true"]]
     frame["predicted"] = predicted
     frame["predicted_name"] = [CLASS_NAMES[i] for i in predicted]
-    for index, (prob_column, sd_column) in enumerate(zip(PROB_COLUMNS, SD_COLUMNS, strict=True)):
-        frame[prob_column] = mean[:, index]
-        frame[sd_column] = sd[:, index]
+    for index, column in enumerate(PROB_COLUMNS):
+        frame[column] = mean[:, index]
+    for index, column in enumerate(SD_COLUMNS):
+        frame[column] = sd[:, index]
     frame["agreement"] = agreement
     frame["n_models"] = valid.sum(axis=0)
     known = set(config["data"]["subjects"])
