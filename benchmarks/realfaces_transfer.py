@@ -9,7 +9,7 @@ with that affine motion removed). Writes ``results/realfaces.md`` and ``results/
 text below the ``HAND_WRITTEN`` marker of an existing report is kept.
 
     python benchmarks/realfaces_transfer.py --release data/realfaces --cache data/cache_realfaces \
-        --synthme-root data/full --run easy/ststnet=runs/realfaces/easy_ststnet ...
+        --synthme easy=data/full/synthme_scale1_seed0 --run easy/ststnet=runs/realfaces/easy_ststnet ...
 """
 
 from __future__ import annotations
@@ -131,8 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--release", type=Path, default=REPO / "data" / "realfaces")
     parser.add_argument("--cache", type=Path, default=REPO / "data" / "cache_realfaces")
-    parser.add_argument("--synthme-root", action="append", default=[], metavar="LEVEL=ROOT",
-                        help="SynthME data root of a level (e.g. easy=data/full) for the diagnostics")
+    parser.add_argument("--synthme", action="append", default=[], metavar="LEVEL=DIR",
+                        help="a level's SynthME folder (holding casme2/ samm/ smic/, e.g. "
+                        "easy=data/full/synthme_scale1_seed0); its cache is DIR/../cache/<DIR name>/<key>/")
     parser.add_argument("--run", action="append", required=True, metavar="LEVEL/MODEL=RUN")
     parser.add_argument("--diagnostic-clips", type=int, default=60, help="SynthME clips for the flow diagnostics")
     parser.add_argument("--early-fraction", type=float, default=0.25,
@@ -140,7 +141,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-md", type=Path, default=REPO / "results" / "realfaces.md")
     parser.add_argument("--out-csv", type=Path, default=REPO / "results" / "realfaces_transfer.csv")
     args = parser.parse_args(argv)
-    from emhnet_lite import synth
     from emhnet_lite.commands.loso import load_data
     from emhnet_lite.data import load_composite
     from emhnet_lite.preprocess import PreprocessConfig, load_prepared
@@ -169,15 +169,16 @@ def main(argv: list[str] | None = None) -> int:
         clip=real.table["clip"].to_numpy(), label=real.labels.numpy(),
         flow_px=[s["flow_px"] for s in real_steps], affine_share=[s["affine_share"] for s in real_steps])
     diagnostics, centroid_rows, synth_summaries = [], [], []
-    for item in args.synthme_root:
-        level, _, root = item.partition("=")
-        synthetic = load_prepared(next(Path(root, "cache").glob("*/*/manifest.csv")).parent)
+    for item in args.synthme:
+        level, _, folder_name = item.partition("=")
+        synthme_dir = Path(folder_name)
+        cache = next((synthme_dir.parent / "cache" / synthme_dir.name).glob("*/manifest.csv")).parent
+        synthetic = load_prepared(cache)
         centroid_rows.append(pd.Series(nearest_class_mean(synthetic, real), name=level))
         stats = input_stats(synthetic.flows).assign(label=synthetic.labels.numpy())
-        roots = synth.ensure_synthme(Path(root), scale=1.0, seed=0)
-        table, _ = load_composite(**roots)
+        table, _ = load_composite(**{d: synthme_dir / d for d in ("casme2", "samm", "smic")})
         picked = table.sample(n=min(args.diagnostic_clips, len(table)), random_state=0)
-        steps = flow_steps(picked, PreprocessConfig.preset("default"))
+        steps = flow_steps(picked, PreprocessConfig(**json.loads((cache / "config.json").read_text())))
         synth_summaries.append({"level": level, "clips": len(synthetic), "input_uv": stats["input_uv"].mean(),
                                 "upper_share": stats["upper_share"].mean(), "input_strain": stats["input_strain"].mean(),
                                 "flow_px": np.mean([s["flow_px"] for s in steps]),
