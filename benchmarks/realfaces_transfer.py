@@ -153,22 +153,41 @@ def main(argv: list[str] | None = None) -> int:
     provenance = json.loads((args.release / PROVENANCE_FILE).read_text())
     annotations = pd.read_csv(args.release / "realfaces_annotations.csv", dtype=str)
     runs = parse_runs(args.run)
-    rows = []
-    for (level, model), run in runs.items():
-        table = predict(run, real, "cpu")
-        rows.append(table.assign(level=level, model=model, run=str(run.relative_to(REPO) if run.is_absolute()
-                                                                          else run)))
-    predictions = pd.concat(rows, ignore_index=True)
 
-    # diagnostics: real inputs vs SynthME inputs of each level given
+    # the real inputs as prepared, and two diagnostic variants (same clips, same label-free rules for all)
     folder = args.cache if (args.cache / "manifest.csv").exists() else next(args.cache.glob("*/manifest.csv")).parent
     real_config = PreprocessConfig(**json.loads((folder / "config.json").read_text()))  # the cache's own settings
     real_table, _ = load_composite(casme2=args.release, sample_list=args.release / SAMPLE_LIST_FILE)
+    if real_table["clip"].tolist() != real.table["clip"].tolist():
+        raise SystemExit(f"{args.cache} does not hold the clips of {args.release} in the same order; prepare it again")
     real_steps = flow_steps(real_table, real_config)
+    early_flows, early_px = early_apex_inputs(real_table, real_config, args.early_fraction)
+    variants = {"as prepared": real.flows,
+                "affine removed": torch.stack([s["input_affine_removed"] for s in real_steps]),
+                f"apex at {args.early_fraction:g} of onset→apex": early_flows}
+    n = len(real)
+    stacked = PreparedSet(table=pd.concat([real.table.assign(variant=v) for v in variants], ignore_index=True),
+                          flows=torch.cat(list(variants.values())), boxes=real.boxes.repeat(len(variants), 1, 1),
+                          labels=real.labels.repeat(len(variants)))
+    rows, diagnostics = [], []
+    for (level, model), run in runs.items():
+        table = predict(run, stacked, "cpu").assign(variant=stacked.table["variant"].to_numpy())
+        for variant in list(variants)[1:]:
+            part = table[table["variant"] == variant]
+            diagnostics.append({"variant": variant, "level": level, "model": model,
+                                "hits": int((part["true"] == part["predicted"]).sum()),
+                                "predicted": part["predicted_name"].value_counts().to_dict()})
+        shown = str(run.relative_to(REPO) if run.is_absolute() else run)
+        rows.append(table[table["variant"] == "as prepared"].iloc[:n].drop(columns="variant")
+                    .assign(level=level, model=model, run=shown))
+    predictions = pd.concat(rows, ignore_index=True)
     real_stats = input_stats(real.flows).assign(
         clip=real.table["clip"].to_numpy(), label=real.labels.numpy(),
-        flow_px=[s["flow_px"] for s in real_steps], affine_share=[s["affine_share"] for s in real_steps])
-    diagnostics, centroid_rows, synth_summaries = [], [], []
+        flow_px=[s["flow_px"] for s in real_steps], affine_share=[s["affine_share"] for s in real_steps],
+        early_flow_px=early_px)
+
+    # SynthME inputs of each level given, for comparison
+    centroid_rows, synth_summaries = [], []
     for item in args.synthme:
         level, _, folder_name = item.partition("=")
         synthme_dir = Path(folder_name)
@@ -184,20 +203,6 @@ def main(argv: list[str] | None = None) -> int:
                                 "flow_px": np.mean([s["flow_px"] for s in steps]),
                                 "affine_share": np.mean([s["affine_share"] for s in steps]),
                                 "per_class_upper": rounded(stats.groupby("label")["upper_share"].mean())})
-    # the runs again, on real inputs whose affine (rotation/scale/shear) part is removed
-    affine_removed = PreparedSet(table=real.table.copy(), flows=torch.stack([s["input_affine_removed"]
-                                                                              for s in real_steps]),
-                                 boxes=real.boxes, labels=real.labels)
-    early_flows, early_px = early_apex_inputs(real_table, real_config, args.early_fraction)
-    early = PreparedSet(table=real.table.copy(), flows=early_flows, boxes=real.boxes, labels=real.labels)
-    for (level, model), run in runs.items():
-        for variant, data in (("affine removed", affine_removed),
-                              (f"apex at {args.early_fraction:g} of onset→apex", early)):
-            table = predict(run, data, "cpu")
-            diagnostics.append({"variant": variant, "level": level, "model": model,
-                                "hits": int((table["true"] == table["predicted"]).sum()),
-                                "predicted": table["predicted_name"].value_counts().to_dict()})
-    real_stats["early_flow_px"] = early_px
 
     write_csv_atomic(args.out_csv, predictions.drop(columns=["selection"]))
     text = report(predictions, runs, provenance, annotations, real_stats, synth_summaries, centroid_rows,
