@@ -148,15 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-md", type=Path, default=REPO / "results" / "realfaces.md")
     parser.add_argument("--out-csv", type=Path, default=REPO / "results" / "realfaces_transfer.csv")
     args = parser.parse_args(argv)
-    from emhnet_lite.commands.loso import load_data
     from emhnet_lite.data import load_composite
     from emhnet_lite.preprocess import PreprocessConfig, load_prepared
     from emhnet_lite.realfaces import PROVENANCE_FILE, SAMPLE_LIST_FILE
-    from emhnet_lite.train.runfolder import write_csv_atomic
+    from emhnet_lite.runs.layout import write_csv_atomic
+    from emhnet_lite.teaching import load_data
     from emhnet_lite.utils import write_text_atomic
 
     torch.set_num_threads(1)
-    real, _ = load_data(args.cache, None)
+    real = load_data(args.cache).data
     provenance = json.loads((args.release / PROVENANCE_FILE).read_text())
     annotations = pd.read_csv(args.release / "realfaces_annotations.csv", dtype=str)
     runs = parse_runs(args.run)

@@ -15,9 +15,9 @@ from test_loso_cli import write_cache
 
 from emhnet_lite import cli
 from emhnet_lite.preprocess import load_prepared
+from emhnet_lite.runs import PROB_COLUMNS, RunFolderError
 from emhnet_lite.train import LosoConfig, get_preset, run_loso
-from emhnet_lite.train.predict import RunFolderError, fold_probabilities, load_fold_models, predict
-from emhnet_lite.train.runfolder import PROB_COLUMNS
+from emhnet_lite.train.predict import fold_probabilities, load_fold_models, predict
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -14,7 +14,7 @@ from realfaces_video import write_tiny_video
 from emhnet_lite import cli
 from emhnet_lite.data import load_composite, read_casme2
 from emhnet_lite.data.common import DataFormatError
-from emhnet_lite.preprocess.frames import FrameError, read_frame, read_video_frames, to_gray
+from emhnet_lite.data.frames import FrameError, read_frame, read_video_frames, to_gray
 from emhnet_lite.realfaces import (
     MEDIA,
     SAMPLE_LIST_FILE,

@@ -29,9 +29,9 @@ def video_clips(path: Path, onsets: list[int], apexes: list[int], preset: str, s
     import pandas as pd
     import torch
 
+    from emhnet_lite.data.frames import read_video_frames
     from emhnet_lite.dataset import PreparedSet
     from emhnet_lite.preprocess import PreprocessConfig
-    from emhnet_lite.preprocess.frames import read_video_frames
     from emhnet_lite.preprocess.pipeline import prepare_frames
 
     if not onsets or len(onsets) != len(apexes):
@@ -55,11 +55,12 @@ def video_clips(path: Path, onsets: list[int], apexes: list[int], preset: str, s
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from emhnet_lite.commands.loso import load_data
     from emhnet_lite.data.common import DataFormatError
-    from emhnet_lite.preprocess.frames import FrameError
-    from emhnet_lite.train.predict import RunFolderError, predict
-    from emhnet_lite.train.runfolder import write_csv_atomic
+    from emhnet_lite.data.frames import FrameError
+    from emhnet_lite.runs import RunFolderError
+    from emhnet_lite.runs.layout import write_csv_atomic
+    from emhnet_lite.teaching import load_data
+    from emhnet_lite.train.predict import predict
     from emhnet_lite.utils import resolve_device
 
     try:
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         if args.data is not None:
             if args.onset or args.apex:
                 raise ValueError("--onset/--apex go with --video, not --data")
-            data, _ = load_data(args.data, None)
+            data = load_data(args.data).data
         else:
             size = json.loads(config_path.read_text())["data"]["input_size"][0]
             data = video_clips(args.video, args.onset, args.apex, args.preset, size)

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from emhnet_lite.data import load_composite
     from emhnet_lite.data.common import DataFormatError
-    from emhnet_lite.preprocess.frames import FrameError
+    from emhnet_lite.data.frames import FrameError
     from emhnet_lite.realfaces import (
         MEDIA,
         SAMPLE_LIST_FILE,

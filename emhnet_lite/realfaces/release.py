@@ -24,7 +24,7 @@ import pandas as pd
 from emhnet_lite.constants import CLASS_NAMES
 from emhnet_lite.data.casme2 import CASME2_FRAMES, CASME2_WORKBOOK, casme2_subject_id
 from emhnet_lite.data.common import EMOTION_TO_LABEL, DataFormatError
-from emhnet_lite.preprocess.frames import read_video_frames, video_info
+from emhnet_lite.data.frames import read_video_frames, video_info
 from emhnet_lite.realfaces.media import sha256_of
 from emhnet_lite.utils import write_json_atomic
 

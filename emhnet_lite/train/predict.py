@@ -21,15 +21,12 @@ from torch import nn
 
 from emhnet_lite.constants import CLASS_NAMES
 from emhnet_lite.dataset import PreparedSet
-from emhnet_lite.train.loso import config_from_json, default_model_factory
-from emhnet_lite.train.runfolder import FOLD_DONE, PROB_COLUMNS, load_checkpoint
+from emhnet_lite.runs.layout import FOLD_DONE, PROB_COLUMNS, finished_folds, load_checkpoint
+from emhnet_lite.runs.read import RunFolderError
+from emhnet_lite.train.plan import default_model_factory
 from emhnet_lite.train.trainer import forward_with_aux
 
 SD_COLUMNS = [f"sd_{name}" for name in CLASS_NAMES]
-
-
-class RunFolderError(ValueError):
-    """The run folder cannot be used for prediction (missing, unfinished, or another input size)."""
 
 
 @dataclass
@@ -48,14 +45,13 @@ def load_fold_models(run_dir: str | os.PathLike, device: torch.device) -> tuple[
     if not config_path.is_file():
         raise RunFolderError(f"{run_dir}: not a run folder (no config.json)")
     config = json.loads(config_path.read_text())
-    loso = config_from_json(config_path)
     folds = []
-    for fold_dir in sorted(p for p in (run_dir / "folds").glob("*") if (p / FOLD_DONE).is_file()):
+    for fold_dir in finished_folds(run_dir):
         info = json.loads((fold_dir / FOLD_DONE).read_text())
         checkpoint = fold_dir / "checkpoint.pt"
         if not checkpoint.is_file():
             raise RunFolderError(f"{fold_dir}: finished fold without checkpoint.pt")
-        model = default_model_factory(loso.model, **loso.model_overrides)
+        model = default_model_factory(config["model"], **config["model_overrides"])
         model.load_state_dict(load_checkpoint(checkpoint)["state_dict"])
         folds.append(FoldModel(fold_dir.name, f"{info['dataset']}/{info['subject']}", model.to(device).eval()))
     if not folds:
