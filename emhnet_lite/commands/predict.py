@@ -31,14 +31,15 @@ def video_clips(path: Path, onsets: list[int], apexes: list[int], preset: str, s
 
     from emhnet_lite.data.frames import read_video_frames
     from emhnet_lite.dataset import PreparedSet
+    from emhnet_lite.errors import ConfigError
     from emhnet_lite.preprocess import PreprocessConfig
     from emhnet_lite.preprocess.pipeline import prepare_frames
 
     if not onsets or len(onsets) != len(apexes):
-        raise ValueError(f"--video needs as many --apex as --onset values (got {len(onsets)} and {len(apexes)})")
+        raise ConfigError(f"--video needs as many --apex as --onset values (got {len(onsets)} and {len(apexes)})")
     bad = [(o, a) for o, a in zip(onsets, apexes, strict=True) if a <= o]
     if bad:
-        raise ValueError(f"--apex must come after --onset, got onset {bad[0][0]} apex {bad[0][1]}")
+        raise ConfigError(f"--apex must come after --onset, got onset {bad[0][0]} apex {bad[0][1]}")
     config = PreprocessConfig.preset(preset, size=size)
     frames = read_video_frames(path, sorted(set(onsets) | set(apexes)))
     samples = [prepare_frames(frames[o], frames[a], config, where=f"{path} frames {o}->{a}")
@@ -55,29 +56,26 @@ def video_clips(path: Path, onsets: list[int], apexes: list[int], preset: str, s
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from emhnet_lite.data.common import DataFormatError
-    from emhnet_lite.data.frames import FrameError
+    from emhnet_lite.errors import ConfigError
     from emhnet_lite.runs import RunFolderError
     from emhnet_lite.runs.layout import write_csv_atomic
     from emhnet_lite.teaching import load_data
     from emhnet_lite.train.predict import predict
     from emhnet_lite.utils import resolve_device
 
-    try:
-        config_path = args.run / "config.json"
-        if not config_path.is_file():
-            raise RunFolderError(f"{args.run}: not a run folder (no config.json)")
-        if args.data is not None:
-            if args.onset or args.apex:
-                raise ValueError("--onset/--apex go with --video, not --data")
-            data = load_data(args.data).data
-        else:
-            size = json.loads(config_path.read_text())["data"]["input_size"][0]
-            data = video_clips(args.video, args.onset, args.apex, args.preset, size)
-        table = predict(args.run, data, resolve_device(args.device), labelled=args.data is not None)
-    except (RunFolderError, DataFormatError, FrameError, FileNotFoundError, ValueError, KeyError) as error:
-        print(f"error: {error}")
-        return 2
+    # user errors are KitErrors (one line, exit 2, printed by cli.main); options are checked before any work
+    if args.data is not None and (args.onset or args.apex):
+        raise ConfigError("--onset/--apex go with --video, not --data")
+    device = resolve_device(args.device)
+    config_path = args.run / "config.json"
+    if not config_path.is_file():
+        raise RunFolderError(f"{args.run}: not a run folder (no config.json)")
+    if args.data is not None:
+        data = load_data(args.data).data
+    else:
+        size = json.loads(config_path.read_text())["data"]["input_size"][0]
+        data = video_clips(args.video, args.onset, args.apex, args.preset, size)
+    table = predict(args.run, data, device, labelled=args.data is not None)
     write_csv_atomic(args.out, table)
     shown = [c for c in ("subject", "clip", "true_name", "predicted_name", "prob_negative", "prob_positive",
                          "prob_surprise", "agreement", "n_models") if c in table.columns]

@@ -20,12 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from emhnet_lite.data import load_composite
-    from emhnet_lite.data.common import DataFormatError
-    from emhnet_lite.data.frames import FrameError
     from emhnet_lite.realfaces import (
         MEDIA,
         SAMPLE_LIST_FILE,
-        FetchError,
         default_annotations,
         fetch_media,
         read_annotations,
@@ -34,15 +31,12 @@ def run(args: argparse.Namespace) -> int:
     from emhnet_lite.realfaces.media import provenance_record
 
     annotation_file = args.annotations or default_annotations()
-    try:
-        annotations = read_annotations(annotation_file, videos=MEDIA)
-        videos = fetch_media(sorted(set(annotations["video"])), args.cache)
-        provenance = {key: provenance_record(MEDIA[key]) for key in videos}
-        write_release(annotations, videos, args.out, annotation_file=annotation_file, provenance=provenance)
-        _, report = load_composite(casme2=args.out, sample_list=args.out / SAMPLE_LIST_FILE)
-    except (FetchError, DataFormatError, FrameError, FileExistsError) as error:
-        print(f"error: {error}")
-        return 2
+    # user errors (bad annotation, failed or mismatching fetch, existing --out) are KitErrors: cli prints one line
+    annotations = read_annotations(annotation_file, videos=MEDIA)
+    videos = fetch_media(sorted(set(annotations["video"])), args.cache)
+    provenance = {key: provenance_record(MEDIA[key]) for key in videos}
+    write_release(annotations, videos, args.out, annotation_file=annotation_file, provenance=provenance)
+    _, report = load_composite(casme2=args.out, sample_list=args.out / SAMPLE_LIST_FILE)
     print(report)
     print(f"release: {args.out} ({len(annotations)} clips from {len(videos)} videos)")
     print(f"next: emhnet prepare --data {args.out} --preset real --sample-list {args.out / SAMPLE_LIST_FILE} "

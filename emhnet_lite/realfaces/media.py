@@ -18,8 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from emhnet_lite.errors import KitError
 
-class FetchError(RuntimeError):
+
+class FetchError(KitError, RuntimeError):
     """The media could not be fetched or did not match the pinned files (message: one line)."""
 
 

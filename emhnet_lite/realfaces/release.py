@@ -25,6 +25,7 @@ from emhnet_lite.constants import CLASS_NAMES
 from emhnet_lite.data.casme2 import CASME2_FRAMES, CASME2_WORKBOOK, casme2_subject_id
 from emhnet_lite.data.common import EMOTION_TO_LABEL, DataFormatError
 from emhnet_lite.data.frames import read_video_frames, video_info
+from emhnet_lite.errors import OutputExistsError
 from emhnet_lite.realfaces.media import sha256_of
 from emhnet_lite.utils import write_json_atomic
 
@@ -131,7 +132,7 @@ def write_release(annotations: pd.DataFrame, videos: dict[str, Path], out: str |
     """
     out = Path(out)
     if out.exists():
-        raise FileExistsError(f"{out} already exists; choose a new --out folder or delete it")
+        raise OutputExistsError(f"{out} already exists; choose a new --out folder or delete it")
     missing = sorted(set(annotations["video"]) - set(videos))
     if missing:
         raise DataFormatError(annotation_file or "annotations", f"no video file given for {missing}")
