@@ -7,7 +7,8 @@ whose first line is ``# CHECK: <exercise title>``. The student copy replaces eve
 copy every check must fail, and on the solution notebook every check must pass.
 
 Parts: ``exercises`` (markers, check cells, parsing), ``student`` (writing and checking the student
-copies), ``grading`` (running checks, grading a submission, CI's verification).
+copies), ``grading`` (running checks, grading a submission, CI's verification), ``sealing`` (checks run the
+answer with the package's reference implementation unavailable), ``export`` (the hand-out folder).
 """
 
 from emhnet_lite.classroom.exercises import (
@@ -37,6 +38,11 @@ from emhnet_lite.classroom.grading import (
     grade,
     verify_classroom,
 )
+from emhnet_lite.classroom.sealing import (
+    ReferenceUnavailableError,
+    call_without_reference,
+    without_reference,
+)
 from emhnet_lite.classroom.student import (
     SETUP_TAG,
     STUDENT_DIRNAME,
@@ -53,5 +59,6 @@ __all__ = [
     "ExecutionReport", "VerificationReport", "check_results", "check_title", "execute_checks",
     "execute_notebook_checks", "find_exercises", "format_results", "grade", "has_exercises", "is_check_cell",
     "make_student_notebook", "notebook_text", "stale_student_copies", "strip_solutions", "student_copies",
-    "verify_classroom", "write_student_notebooks",
+    "verify_classroom", "write_student_notebooks", "ReferenceUnavailableError", "call_without_reference",
+    "without_reference",
 ]

@@ -10,7 +10,7 @@ from emhnet_lite.errors import ConfigError, PathError
 NAME = "student"
 HELP = ("write notebooks/student/ from the solution notebooks (exercise regions stubbed, outputs cleared); "
         "--check / --verify for CI, --grade to mark a student's notebook (EXECUTES the submission's code: "
-        "grade in a sandbox)")
+        "grade in a sandbox), --export to write a hand-out folder")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="EXECUTE a student's filled notebook (it runs the submission's own code with your "
                            "permissions: grade in a sandbox) and report pass/fail per exercise, judged by the "
                            "teacher's check cells")
+    mode.add_argument("--export", type=Path, metavar="DIR",
+                      help="write a hand-out folder: student notebooks, the data they need and the kit as a "
+                           "wheel, without the solution chapters (DIR must be new or empty)")
+    parser.add_argument("--data", type=Path, default=None, metavar="ROOT",
+                        help="with --export: data root whose SynthME teaching set (and cache) is copied "
+                             "(default: the repository's data/ when present; 'none' ships no data)")
     parser.add_argument("--solution", type=Path, default=None,
                         help="with --grade: the teacher's notebook whose check cells replace the submission's "
                              "(default: the chapter of the same file name in --source; a submission whose "
@@ -68,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         results = classroom.grade(args.grade, _solution_for(args), timeout=args.timeout)
         print(classroom.format_results(results))
         return 0 if results and all(r.status == "passed" for r in results) else 1
+    if args.export is not None:
+        return _export(args)
     if args.check or args.verify:
         if args.check:
             problems = classroom.stale_student_copies(args.source)
@@ -85,4 +93,25 @@ def run(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     print(f"{len(written)} student notebook(s) in {args.source / classroom.STUDENT_DIRNAME}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """``--export DIR``: the hand-out folder, with a summary of what went in."""
+    from emhnet_lite.classroom.export import ExportError, export_handout
+    from emhnet_lite.notebook_tools import REPO_ROOT
+
+    data = args.data if args.data is not None else REPO_ROOT / "data"
+    if str(data) == "none" or not data.is_dir():
+        data = None
+    try:
+        report = export_handout(args.export, args.source, data_root=data)
+    except ExportError as err:
+        print(f"error: {err}")
+        return 2
+    print(f"student copies: {', '.join(report.student_copies) or 'none'}")
+    print(f"chapters without exercises: {', '.join(report.chapters) or 'none'}")
+    print(f"copied: {', '.join(report.copied) or 'nothing'}")
+    print(f"wheel: {report.wheel}")
+    print(f"hand-out written to {report.root} (no solution chapters; see its README.md)")
     return 0
