@@ -15,7 +15,7 @@ setup: $(STAMP)
 # Re-install only when the dependency list changes; reuses an existing .venv.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e .
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e ".[test]"
 	@touch $(STAMP)
 
 reproduce: setup

@@ -28,7 +28,8 @@ def test_environment_yml_parses_and_agrees_with_pyproject():
     assert len(pip_sections) == 1, "environment.yml must have exactly one pip: section"
     pip_deps = [d for d in pip_sections[0] if d != "-e ."]
     assert "-e ." in pip_sections[0], "environment.yml must install the kit itself"
-    assert sorted(pip_deps) == sorted(_pyproject()["project"]["dependencies"])
+    project = _pyproject()["project"]
+    assert sorted(pip_deps) == sorted(project["dependencies"] + project["optional-dependencies"]["test"])
 
 
 def test_torch_pins_are_exact():

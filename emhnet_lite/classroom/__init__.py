@@ -8,7 +8,8 @@ copy every check must fail, and on the solution notebook every check must pass.
 
 Parts: ``exercises`` (markers, check cells, parsing), ``student`` (writing and checking the student
 copies), ``grading`` (running checks, grading a submission, CI's verification), ``sealing`` (checks run the
-answer with the package's reference implementation unavailable), ``export`` (the hand-out folder).
+answer with the package's reference implementation unavailable), ``export`` (the hand-out folder),
+``nbgrader_meta`` (nbgrader cell metadata stamped from the markers).
 """
 
 from emhnet_lite.classroom.exercises import (
@@ -38,6 +39,7 @@ from emhnet_lite.classroom.grading import (
     grade,
     verify_classroom,
 )
+from emhnet_lite.classroom.nbgrader_meta import stamp_chapters, stamp_nbgrader, unstamped_chapters
 from emhnet_lite.classroom.sealing import (
     ReferenceUnavailableError,
     call_without_reference,
@@ -60,5 +62,5 @@ __all__ = [
     "execute_notebook_checks", "find_exercises", "format_results", "grade", "has_exercises", "is_check_cell",
     "make_student_notebook", "notebook_text", "stale_student_copies", "strip_solutions", "student_copies",
     "verify_classroom", "write_student_notebooks", "ReferenceUnavailableError", "call_without_reference",
-    "without_reference",
+    "without_reference", "stamp_chapters", "stamp_nbgrader", "unstamped_chapters",
 ]

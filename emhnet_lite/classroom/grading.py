@@ -23,6 +23,7 @@ from emhnet_lite.classroom.exercises import (
     has_exercises,
     is_check_cell,
 )
+from emhnet_lite.classroom.nbgrader_meta import unstamped_chapters
 from emhnet_lite.classroom.student import STUDENT_DIRNAME, stale_student_copies
 from emhnet_lite.notebook_tools import KERNEL_NAME, NOTEBOOK_DIR, chapter_notebooks
 
@@ -159,14 +160,15 @@ def format_results(results: Iterable[CheckResult]) -> str:
 
 def verify_classroom(source_dir: str | os.PathLike = NOTEBOOK_DIR, execute_students: bool = True,
                      timeout: int = 600) -> VerificationReport:
-    """CI's classroom check: copies current, solution checks passed, student checks all fail.
+    """CI's classroom check: copies current, nbgrader metadata current, solution checks passed, student checks
+    all fail.
 
     Solution notebooks are judged from their committed outputs (nbval re-executes them anyway); student
     copies are executed up to their last check cell with errors allowed.
     """
     source_dir = Path(source_dir)
     report = VerificationReport()
-    report.problems += stale_student_copies(source_dir)
+    report.problems += stale_student_copies(source_dir) + unstamped_chapters(source_dir)
     for path in chapter_notebooks(source_dir):
         nb = nbformat.read(path, as_version=4)
         if not has_exercises(nb):

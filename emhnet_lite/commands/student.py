@@ -8,7 +8,7 @@ from pathlib import Path
 from emhnet_lite.errors import ConfigError, PathError
 
 NAME = "student"
-HELP = ("write notebooks/student/ from the solution notebooks (exercise regions stubbed, outputs cleared); "
+HELP = ("stamp the chapters' nbgrader metadata and write notebooks/student/ from them (solutions stubbed); "
         "--check / --verify for CI, --grade to mark a student's notebook (EXECUTES the submission's code: "
         "grade in a sandbox), --export to write a hand-out folder")
 
@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of the solution notebooks (default: the repository's notebooks/)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true",
-                      help="only check that the committed student copies are current (exit 1 if not)")
+                      help="only check that the committed student copies and the chapters' nbgrader metadata are "
+                           "current (exit 1 if not)")
     mode.add_argument("--verify", action="store_true",
                       help="CI check: copies current, solution checks passed in the committed outputs, and "
                            "every check failing on the executed blank student copies")
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         return _export(args)
     if args.check or args.verify:
         if args.check:
-            problems = classroom.stale_student_copies(args.source)
+            problems = classroom.stale_student_copies(args.source) + classroom.unstamped_chapters(args.source)
             checked: list[str] = []
         else:
             report = classroom.verify_classroom(args.source, timeout=args.timeout)
@@ -89,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"PROBLEM  {line}")
         print("student copies verified" if not problems else f"{len(problems)} problem(s)")
         return 0 if not problems else 1
+    for path in classroom.stamp_chapters(args.source):
+        print(f"stamped nbgrader metadata in {path}")
     written = classroom.write_student_notebooks(args.source)
     for path in written:
         print(f"wrote {path}")
