@@ -137,6 +137,7 @@ def test_verify_classroom_executes_student_copies(tmp_path: Path):
         if cell.cell_type == "code":
             cell.execution_count = 1
     nbformat.write(solution, tmp_path / "02_fake.ipynb")
+    classroom.stamp_chapters(tmp_path)  # what `emhnet student` does first: nbgrader metadata
     classroom.write_student_notebooks(tmp_path)
     report = classroom.verify_classroom(tmp_path, timeout=120)
     assert report.ok, report.problems
