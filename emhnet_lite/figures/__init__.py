@@ -1,9 +1,11 @@
-"""Paper figures from saved run folders: confusion matrices, published comparison, gates, subjects, curves.
+"""Paper figures from saved run folders: confusion matrices, published comparison, gates, subjects, curves;
+and the EMHNet architecture diagram drawn from a model config (``architecture``).
 
 Numbers come only from saved files read by ``emhnet_lite.runs.load_run`` (predictions, metrics, history, gate
 tables) and the shipped published-results table; ``render_all`` writes the set and records each figure's sources.
 """
 
+from emhnet_lite.figures.architecture import architecture_figure, architecture_labels
 from emhnet_lite.figures.plots import (
     FigureUnavailable,
     comparison_figure,
@@ -26,6 +28,7 @@ from emhnet_lite.figures.render import (
 )
 
 __all__ = [
+    "architecture_figure", "architecture_labels",
     "FIGURE_KEYS", "FigureRecord", "render_figure", "write_sources", "FigureUnavailable", "comparison_figure",
     "comparison_per_dataset_figure",
     "confusion_composite_figure", "confusion_per_dataset_figure", "load_published",
