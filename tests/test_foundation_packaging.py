@@ -76,11 +76,12 @@ def test_gitignore_keeps_data_runs_and_venv_out():
         assert entry in ignored
 
 
-def test_ci_runs_the_readme_test_command_then_the_cluster_check():
+def test_ci_installs_chromium_then_runs_the_readme_test_command_and_the_cluster_check():
     readme = (REPO / "README.md").read_text()
     ci_lines = [line for line in (REPO / ".ci" / "run").read_text().splitlines()
                 if line.strip() and not line.startswith("#") and not line.startswith("set ")
                 and not line.startswith("cd ")]
-    assert ci_lines == ["make test", "make cluster-check"]
+    assert ci_lines == ["command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }",
+                        "export EMHNET_REQUIRE_BROWSER=1", "make test", "make cluster-check"]
     assert "make test" in readme and "make reproduce" in readme
     assert "\ncluster-check: setup\n\tbash scripts/cluster_check.sh $(BIN)\n" in (REPO / "Makefile").read_text()
