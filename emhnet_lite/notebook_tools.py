@@ -81,14 +81,53 @@ def execute_notebook(
     return output
 
 
+RUN_TIME_PREFIX = "**Run time:**"
+
+
+def run_time_line(seconds: float, cores: int | None = None) -> str:
+    """The header's run-time line: wall clock of the last refresh, rounded for reading."""
+    cores = cores or os.cpu_count() or 1
+    shown = f"about {max(5, round(seconds / 5) * 5)} s" if seconds < 90 else f"about {seconds / 60:.1f} min"
+    return (f"{RUN_TIME_PREFIX} {shown} on a {cores}-core CPU at the default parameters (measured by the last "
+            "`emhnet notebooks refresh`; a first run that must generate SynthME takes longer).")
+
+
+def stamp_run_time(nb: nbformat.NotebookNode, seconds: float, cores: int | None = None) -> bool:
+    """Replace the ``**Run time:**`` line of the first (header) cell, if it has one; True when stamped."""
+    if not nb.cells or nb.cells[0].get("cell_type") != "markdown":
+        return False
+    lines = nb.cells[0].source.split("\n")
+    hits = [i for i, line in enumerate(lines) if line.startswith(RUN_TIME_PREFIX)]
+    for i in hits:
+        lines[i] = run_time_line(seconds, cores)
+    nb.cells[0].source = "\n".join(lines)
+    return bool(hits)
+
+
 def refresh(paths: Iterable[str | os.PathLike] | None = None) -> list[Path]:
-    """Re-execute notebooks in place at their defaults (all chapters when ``paths`` is empty)."""
+    """Re-execute notebooks in place at their defaults (all chapters when ``paths`` is empty); the measured
+    wall clock goes into each header's ``**Run time:**`` line. Progress bars are off while refreshing, so the
+    committed outputs hold no bar residue (a bar caught mid-way reads as if training never finished)."""
+    import nbformat
+
     targets = [Path(p) for p in paths] if paths else chapter_notebooks()
     done = []
     for path in targets:
         started = time.perf_counter()
-        execute_notebook(path, path)
-        print(f"refreshed {path} in {time.perf_counter() - started:.1f} s", flush=True)
+        progress_before = os.environ.get("EMHNET_PROGRESS")
+        os.environ["EMHNET_PROGRESS"] = "0"  # the kernel inherits it: emhnet_lite.progress draws nothing
+        try:
+            execute_notebook(path, path)
+        finally:
+            if progress_before is None:
+                os.environ.pop("EMHNET_PROGRESS", None)
+            else:
+                os.environ["EMHNET_PROGRESS"] = progress_before
+        seconds = time.perf_counter() - started
+        nb = nbformat.read(path, as_version=4)
+        if stamp_run_time(nb, seconds):
+            nbformat.write(nb, path)
+        print(f"refreshed {path} in {seconds:.1f} s", flush=True)
         done.append(path)
     return done
 
