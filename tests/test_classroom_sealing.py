@@ -123,3 +123,17 @@ def test_graded_answer_calling_the_reference_fails_and_own_answer_passes(tmp_pat
                               timeout=120)
     assert [(r.title, r.status, r.error) for r in results] == [
         ("blocks", "failed", "ReferenceUnavailableError"), ("balance", "passed", "")]
+
+
+def test_verify_flags_a_check_that_neither_seals_nor_is_independent():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src, metadata={"tags": list(tags)} if tags else {})
+                for src, tags in SOLUTION_CELLS]
+    assert classroom.unsealed_checks(nb, "chapter") == []
+    nb.cells[2].source = "# CHECK: blocks\nx = torch.randn(2, 3, 14, 14)\n" \
+                         "assert torch.equal(my_blocks(x, 7), partition_blocks(x, 7))"
+    assert classroom.unsealed_checks(nb, "chapter") == [
+        "chapter cell 2: check 'blocks' runs the answer without `without_reference(...)` and is not tagged "
+        "'independent' (docs/teachers.md)"]
+    nb.cells[2].metadata["tags"].append("independent")
+    assert classroom.unsealed_checks(nb, "chapter") == []

@@ -36,9 +36,9 @@ def fake_solution_notebook() -> nbformat.NotebookNode:
         nbformat.v4.new_markdown_cell("# Fake chapter"),
         _code("scale = 2", ["parameters"]),
         _code(FUNCTION_SOLUTION),
-        _code("# CHECK: double a list\nassert double([1, 2]) == [2, 4]", ["check"]),
+        _code("# CHECK: double a list\nassert double([1, 2]) == [2, 4]", ["check", "independent"]),
         _code(TOP_LEVEL_SOLUTION),
-        _code("# CHECK: the answer\nassert answer == 42", ["check"]),
+        _code("# CHECK: the answer\nassert answer == 42", ["check", "independent"]),
         _code("print('after the last check')"),
     ]
     for i, cell in enumerate(nb.cells):

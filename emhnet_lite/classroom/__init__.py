@@ -37,6 +37,7 @@ from emhnet_lite.classroom.grading import (
     execute_notebook_checks,
     format_results,
     grade,
+    unsealed_checks,
     verify_classroom,
 )
 from emhnet_lite.classroom.nbgrader_meta import stamp_chapters, stamp_nbgrader, unstamped_chapters
@@ -62,5 +63,5 @@ __all__ = [
     "execute_notebook_checks", "find_exercises", "format_results", "grade", "has_exercises", "is_check_cell",
     "make_student_notebook", "notebook_text", "stale_student_copies", "strip_solutions", "student_copies",
     "verify_classroom", "write_student_notebooks", "ReferenceUnavailableError", "call_without_reference",
-    "without_reference", "stamp_chapters", "stamp_nbgrader", "unstamped_chapters",
+    "without_reference", "unsealed_checks", "stamp_chapters", "stamp_nbgrader", "unstamped_chapters",
 ]

@@ -24,6 +24,7 @@ from emhnet_lite.classroom.exercises import (
     is_check_cell,
 )
 from emhnet_lite.classroom.nbgrader_meta import unstamped_chapters
+from emhnet_lite.classroom.sealing import INDEPENDENT_TAG, SEAL_NAME
 from emhnet_lite.classroom.student import STUDENT_DIRNAME, stale_student_copies
 from emhnet_lite.notebook_tools import KERNEL_NAME, NOTEBOOK_DIR, chapter_notebooks
 
@@ -158,10 +159,25 @@ def format_results(results: Iterable[CheckResult]) -> str:
     return "\n".join(lines)
 
 
+def unsealed_checks(nb: nbformat.NotebookNode, name: str = "notebook") -> list[str]:
+    """Check cells that neither seal a reference (``without_reference``) nor are tagged ``independent``.
+
+    A check that compares with the package without the seal passes an answer that calls the package; one
+    that needs no reference (hand-worked cases only, or files a run wrote) says so with the tag.
+    """
+    problems = []
+    for index, cell in enumerate(nb.cells):
+        if is_check_cell(cell) and INDEPENDENT_TAG not in cell_tags(cell) \
+                and f"{SEAL_NAME}(" not in cell_source(cell):
+            problems.append(f"{name} cell {index}: check {check_title(cell)!r} runs the answer without "
+                            f"`{SEAL_NAME}(...)` and is not tagged '{INDEPENDENT_TAG}' (docs/teachers.md)")
+    return problems
+
+
 def verify_classroom(source_dir: str | os.PathLike = NOTEBOOK_DIR, execute_students: bool = True,
                      timeout: int = 600) -> VerificationReport:
-    """CI's classroom check: copies current, nbgrader metadata current, solution checks passed, student checks
-    all fail.
+    """CI's classroom check: copies current, nbgrader metadata current, every check sealed (or independent),
+    solution checks passed, student checks all fail.
 
     Solution notebooks are judged from their committed outputs (nbval re-executes them anyway); student
     copies are executed up to their last check cell with errors allowed.
@@ -182,6 +198,7 @@ def verify_classroom(source_dir: str | os.PathLike = NOTEBOOK_DIR, execute_stude
             if result.status != "passed":
                 report.problems.append(f"{path.name}: check {result.title!r} {result.status} in the committed "
                                        f"solution outputs {result.error}".rstrip())
+        report.problems += unsealed_checks(nb, path.name)
         report.checked.append(f"{path.name}: {len(exercises)} exercises")
         student_path = source_dir / STUDENT_DIRNAME / path.name
         if execute_students and student_path.exists():

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from typing import Any
 
 MESSAGE = "the reference implementation is not available inside a check"
+SEAL_NAME = "without_reference"  # what `emhnet student --verify` looks for in every check cell
+INDEPENDENT_TAG = "independent"  # tag of a check cell that compares with no package function
 
 
 class ReferenceUnavailableError(RuntimeError):
