@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -66,6 +69,14 @@ def test_export_holds_student_copies_and_wheel_but_no_solution(tmp_path: Path, c
         assert not [n for n in names if n.endswith(".ipynb") or n.startswith("notebooks/")]
         packaged = "".join(archive.read(n).decode("utf-8", "replace") for n in names if n.endswith(".py"))
     assert not any(region in packaged for region in regions)
+    site = tmp_path / "site"  # the wheel installs, and the installed kit has the classroom (no notebooks)
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target",
+                           str(site), str(wheels[0])], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    probe = subprocess.run([sys.executable, "-c", "import emhnet_lite.classroom as c; print(c.__file__)"],
+                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(site)}, cwd=tmp_path)
+    assert probe.stdout.strip().startswith(str(site)), probe.stdout + probe.stderr
+    assert not list(site.rglob("*.ipynb"))
     files = [p for p in out.rglob("*") if p.is_file()]
     solutions = {p.read_bytes() for p in chapter_notebooks(NOTEBOOK_DIR)
                  if classroom.has_exercises(nbformat.read(p, as_version=4))}
