@@ -137,3 +137,33 @@ def test_verify_flags_a_check_that_neither_seals_nor_is_independent():
         "'independent' (docs/teachers.md)"]
     nb.cells[2].metadata["tags"].append("independent")
     assert classroom.unsealed_checks(nb, "chapter") == []
+
+
+#: Chapter 05's exercises answered by calling the package's own implementation (what the seal must catch).
+GAMED_05 = {"def my_hflip": "return hflip(flows, boxes)",
+            "def my_class_weights": 'return class_weights(labels, "balanced")'}
+
+
+@pytest.mark.slow
+def test_every_check_of_a_real_chapter_fails_when_the_answers_call_the_package(tmp_path: Path):
+    from emhnet_lite.notebook_tools import NOTEBOOK_DIR
+
+    solution = nbformat.read(NOTEBOOK_DIR / "05_training.ipynb", as_version=4)
+    gamed = classroom.make_student_notebook(solution, "05_training.ipynb")
+    replaced = 0
+    for cell in gamed.cells:
+        for signature, body in GAMED_05.items():
+            if cell.cell_type == "code" and signature in cell.source:
+                cell.source = cell.source.replace("raise NotImplementedError()", body)
+                replaced += 1
+    assert replaced == len(GAMED_05) == len(classroom.find_exercises(solution))
+    report = classroom.execute_notebook_checks(gamed, NOTEBOOK_DIR, "gamed 05", timeout=600)
+    assert [(r.status, r.error) for r in report.checks] == [("failed", "ReferenceUnavailableError")] * replaced
+
+
+def test_every_committed_check_is_sealed_or_independent():
+    from emhnet_lite.notebook_tools import NOTEBOOK_DIR, chapter_notebooks
+
+    problems = [p for path in chapter_notebooks(NOTEBOOK_DIR)
+                for p in classroom.unsealed_checks(nbformat.read(path, as_version=4), path.name)]
+    assert problems == []
