@@ -82,5 +82,8 @@ def test_export_holds_student_copies_and_wheel_but_no_solution(tmp_path: Path, c
                  if classroom.has_exercises(nbformat.read(p, as_version=4))}
     assert not [p for p in files if p.suffix == ".ipynb" and p.read_bytes() in solutions]
 
+    capsys.readouterr()
     assert main(["student", "--export", str(out)]) == 2  # never overwrites a folder that is not empty
-    assert "must be new or empty" in capsys.readouterr().out
+    assert "must be new or empty" in capsys.readouterr().err
+    assert main(["student", "--export", str(tmp_path / "other"), "--data", str(tmp_path / "nope")]) == 2
+    assert "--data" in capsys.readouterr().err and not (tmp_path / "other").exists()

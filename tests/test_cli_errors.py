@@ -130,6 +130,8 @@ CATALOGUE: list[tuple[str, str, str]] = [
      r"no solution notebook named '99_unknown.ipynb' in .*\(solutions: 00_overview.ipynb, .*--solution"),
     ("student-grade-not-a-notebook", "student --grade {base}/not_a_notebook.ipynb --solution {base}/99_unknown.ipynb",
      r"--grade .*not_a_notebook.ipynb: not a readable notebook"),
+    ("student-export-not-empty", "student --export {base} --data none", r"--export .*: the hand-out folder must be new or empty"),
+    ("student-export-data-missing", "student --export {out} --data {base}/missing", r"--data .*missing: not a folder"),
     ("models-unknown", "models --models vgg", r"--models: unknown model\(s\) \['vgg'\]"),
     ("models-batch-zero", "models --batch 0", r"argument --batch: '0': must be ≥ 1"),
     ("notebooks-missing", "notebooks refresh {base}/missing.ipynb", r"missing.ipynb: no such notebook"),

@@ -22,6 +22,7 @@ import nbformat
 
 from emhnet_lite.classroom.exercises import has_exercises, notebook_text
 from emhnet_lite.classroom.student import make_student_notebook
+from emhnet_lite.errors import OutputExistsError
 from emhnet_lite.notebook_tools import NOTEBOOK_DIR, REPO_ROOT, chapter_notebooks
 from emhnet_lite.utils import write_text_atomic
 
@@ -47,7 +48,7 @@ missing). Hand in your notebooks; your teacher grades them with the official che
 
 
 class ExportError(RuntimeError):
-    """The hand-out cannot be written (target not empty, a solution would leak, the wheel did not build)."""
+    """The kit itself cannot produce a clean hand-out (a solution would leak, the wheel did not build): a bug."""
 
 
 @dataclass
@@ -104,7 +105,7 @@ def export_handout(out_dir: str | os.PathLike, source_dir: str | os.PathLike = N
     """Write the hand-out folder ``out_dir`` (must be absent or empty); see the module docstring."""
     out, source, repo = Path(out_dir), Path(source_dir), Path(repo_root)
     if out.exists() and any(out.iterdir()):
-        raise ExportError(f"{out}: the hand-out folder must be new or empty")
+        raise OutputExistsError(f"--export {out}: the hand-out folder must be new or empty")
     report = ExportReport(out)
     for path in chapter_notebooks(source):
         nb = nbformat.read(path, as_version=4)

@@ -101,17 +101,18 @@ def run(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     """``--export DIR``: the hand-out folder, with a summary of what went in."""
-    from emhnet_lite.classroom.export import ExportError, export_handout
+    from emhnet_lite.classroom.export import export_handout
     from emhnet_lite.notebook_tools import REPO_ROOT
 
-    data = args.data if args.data is not None else REPO_ROOT / "data"
-    if str(data) == "none" or not data.is_dir():
+    if args.data is None:  # default: the repository's data root, when there is one
+        data = REPO_ROOT / "data" if (REPO_ROOT / "data").is_dir() else None
+    elif str(args.data) == "none":
         data = None
-    try:
-        report = export_handout(args.export, args.source, data_root=data)
-    except ExportError as err:
-        print(f"error: {err}")
-        return 2
+    elif not args.data.is_dir():
+        raise PathError(f"--data {args.data}: not a folder (give a data root, or 'none' to ship no data)")
+    else:
+        data = args.data
+    report = export_handout(args.export, args.source, data_root=data)
     print(f"student copies: {', '.join(report.student_copies) or 'none'}")
     print(f"chapters without exercises: {', '.join(report.chapters) or 'none'}")
     print(f"copied: {', '.join(report.copied) or 'nothing'}")
