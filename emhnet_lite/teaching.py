@@ -24,8 +24,11 @@ TEACHING_SOURCE = "synthme-teaching"
 
 def load_teaching_set(data_root: str | os.PathLike = "../data", scale: float | None = None, seed: int = 0,
                       size: int = 28, config: PreprocessConfig | None = None,
-                      workers: int | None = None) -> PreparedSet:
+                      workers: int | None = None, difficulty: str = "easy") -> PreparedSet:
     """Ensure SynthME under ``data_root``, read it with the real readers, prepare/load the cache.
+
+    ``difficulty`` other than ``easy`` (SynthME 2) is prepared with dlib landmarks (the ``real`` preset),
+    as real videos are: its ground-truth landmarks stay available for scoring only.
 
     Load-if-present: a second call reads the cached ``.pt`` files and returns identical tensors.
     ``scale=None`` uses SynthME's teaching scale; the cache lives in ``data_root/cache/<config-key>/``
@@ -36,9 +39,10 @@ def load_teaching_set(data_root: str | os.PathLike = "../data", scale: float | N
     from emhnet_lite.data import load_composite
 
     root = Path(data_root)
-    roots = synth.ensure_synthme(root, scale=synth.TEACHING_SCALE if scale is None else scale, seed=seed)
+    roots = synth.ensure_synthme(root, scale=synth.TEACHING_SCALE if scale is None else scale, seed=seed,
+                                 difficulty=difficulty)
     table, _ = load_composite(**roots)
-    config = config or PreprocessConfig.preset("teaching", size=size)
+    config = config or PreprocessConfig.preset("teaching" if difficulty == "easy" else "real", size=size)
     cache_dir = root / "cache" / Path(roots["casme2"]).parent.name
     return prepare_dataset(table, config, cache_dir, workers=workers)
 
@@ -102,16 +106,19 @@ def _from_cache(folder: Path) -> LoadedData:
 
 
 def load_data(path: str | os.PathLike, synthme_scale: float | None = None, *, flag: str = "--data",
-              teaching_root: bool = False) -> LoadedData:
+              teaching_root: bool = False, difficulty: str = "easy", seed: int = 0) -> LoadedData:
     """``path`` → data: a prepared cache folder, a cache root holding exactly one, or a SynthME data root.
 
-    With ``synthme_scale`` the path is a data root where SynthME of that scale is generated and prepared.
+    With ``synthme_scale`` the path is a data root where SynthME of that scale (and ``difficulty``,
+    ``seed``) is generated and prepared.
     ``teaching_root=True`` also accepts any other folder as the data root of the teaching set (the
     ``--overlay-data`` of chapter 07's run); otherwise such a folder is an error naming ``flag``.
     """
     path = Path(path)
     if synthme_scale is not None:
-        return LoadedData(load_teaching_set(path, scale=synthme_scale), f"synthme(scale={synthme_scale})")
+        level = "" if difficulty == "easy" else f", difficulty={difficulty}"
+        return LoadedData(load_teaching_set(path, scale=synthme_scale, seed=seed, difficulty=difficulty),
+                          f"synthme(scale={synthme_scale}{level}{f', seed={seed}' if seed else ''})")
     if (path / "manifest.csv").exists():
         return _from_cache(path)
     candidates = sorted(p for p in path.glob("*/manifest.csv")) if path.is_dir() else []

@@ -29,6 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="generate/prepare SynthME at this scale under --data (1.0 = full composite size)",
     )
+    parser.add_argument(
+        "--synthme-difficulty",
+        default="easy",
+        choices=["easy", "real", "hard"],
+        help="SynthME level with --synthme-scale (real/hard are prepared with dlib landmarks; docs/data.md)",
+    )
+    parser.add_argument("--synthme-seed", type=int, default=0, help="SynthME seed with --synthme-scale")
     parser.add_argument("--model", default="emhnet_tiny", help="emhnet_tiny, emhnet, htnet, htnet_reduced, ststnet")
     parser.add_argument(
         "--model-arg",
@@ -155,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     vectorize = parse_vectorize_folds(args.vectorize_folds, args.model, args.device)
     config = _config(args)
     torch.set_num_threads(args.threads)
-    loaded = load_data(args.data, args.synthme_scale)
+    loaded = load_data(args.data, args.synthme_scale, difficulty=args.synthme_difficulty, seed=args.synthme_seed)
     config.check_subjects(len(loaded.data.subjects))
     if args.jobs > 1:
         children = [subprocess.Popen(_child_argv(args, f"{k}/{args.jobs}")) for k in range(1, args.jobs + 1)]

@@ -81,13 +81,15 @@ class ClipMotion:
 
 
 def sample_motion(rng: np.random.Generator, emotion: str, amplitude_range: tuple[float, float] = (1.0, 3.0),
-                  clip_frames: int = 20, habit: int | None = None) -> ClipMotion:
+                  clip_frames: int = 20, habit: int | None = None,
+                  recipe: tuple[int, ...] | None = None) -> ClipMotion:
     """Draw the AU recipe of ``emotion`` with random sides, intensities, distractors and nuisances.
 
-    ``habit`` is the subject's habitual AU, added (weaker) to some clips whatever the class.
+    ``habit`` is the subject's habitual AU, added (weaker) to some clips whatever the class; ``recipe``
+    (SynthME 2's shared-AU recipes) replaces the drawn one.
     """
     recipes = EMOTION_RECIPES[emotion.lower()]
-    recipe = tuple(dict.fromkeys(recipes[int(rng.integers(0, len(recipes)))]))
+    recipe = tuple(dict.fromkeys(recipe or recipes[int(rng.integers(0, len(recipes)))]))
     peak = rng.uniform(*amplitude_range)
     aus = []
     for au in recipe:
@@ -114,17 +116,25 @@ def _bump(grid_x: np.ndarray, grid_y: np.ndarray, centre: np.ndarray, radius: fl
     return np.exp(-((grid_x - centre[0]) ** 2 + (grid_y - centre[1]) ** 2) / (2 * radius ** 2))
 
 
-def au_field(landmarks: np.ndarray, shape: tuple[int, int], aus: list[tuple[int, str, float]]) -> np.ndarray:
-    """Sum of the AUs' displacement bumps at unit time, float32 ``[H, W, 2]`` (dx, dy) in pixels."""
+def au_field(landmarks: np.ndarray, shape: tuple[int, int], aus: list[tuple[int, str, float]],
+             table: dict | None = None) -> np.ndarray:
+    """Sum of the AUs' displacement bumps at unit time, float32 ``[H, W, 2]`` (dx, dy) in pixels.
+
+    ``table`` replaces ``AU_BUMPS`` (``region_control``); its entries may carry a 5th element, an anchor
+    offset in interocular units.
+    """
+    table = AU_BUMPS if table is None else table
     height, width = shape
     grid_y, grid_x = np.mgrid[0:height, 0:width].astype(np.float32)
     interocular = float(np.linalg.norm(landmarks[42:48].mean(0) - landmarks[36:42].mean(0)))
     field_xy = np.zeros((height, width, 2), np.float32)
     for au, side, amplitude in aus:
-        for indices, (dx, dy), radius, bump_side in AU_BUMPS[au]:
+        for indices, (dx, dy), radius, bump_side, *offset in table[au]:
             if side and bump_side and side != bump_side:
                 continue
             centre = landmarks[list(indices)].mean(0)
+            if offset:
+                centre = centre + np.asarray(offset[0], np.float32) * interocular
             weight = _bump(grid_x, grid_y, centre, radius * interocular) * amplitude
             field_xy[..., 0] += weight * dx
             field_xy[..., 1] += weight * dy
