@@ -8,6 +8,9 @@ Classifier: standardised multinomial logistic regression, leave-one-subject-out 
 subjects, predictions pooled over folds. Chance UF1 is about 0.33.
 
     .venv/bin/python benchmarks/synth_learnability.py [--root DIR] [--scale 1.0] [--seed 0]
+        [--difficulty easy|real|hard] [--out results/synth_learnability.json]
+
+``--out`` adds the result (keyed by difficulty and seed) to a JSON file, keeping the other entries.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from sklearn.preprocessing import StandardScaler
 
 from emhnet_lite.data import load_composite
 from emhnet_lite.synth import dataset_roots, generate_synthme, read_ground_truth
+from emhnet_lite.utils import write_json_atomic
 
 
 def region_boxes(landmarks: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -74,11 +78,13 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=None, help="existing SynthME folder (else generate)")
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--difficulty", default="easy", choices=["easy", "real", "hard"])
+    parser.add_argument("--out", type=Path, default=None, help="JSON file to add this result to")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         root = args.root or Path(scratch) / "synthme"
         if args.root is None:
-            generate_synthme(root, scale=args.scale, seed=args.seed)
+            generate_synthme(root, scale=args.scale, seed=args.seed, difficulty=args.difficulty)
         start = time.perf_counter()
         table, _ = load_composite(**dataset_roots(root))
         regional, overall = [], []
@@ -94,7 +100,14 @@ def main() -> None:
                   "majority_class_uf1": round(float(f1_score(y, np.zeros_like(y), average="macro",
                                                              labels=[0, 1, 2])), 4),
                   "seconds": round(time.perf_counter() - start, 1)}
+        manifest = json.loads((root / "synthme.json").read_text())["config"]
+        result = {"difficulty": manifest.get("difficulty", "easy"), "scale": manifest["scale"],
+                  "seed": manifest["seed"], **result}
     print(json.dumps(result, indent=2))
+    if args.out is not None:
+        entries = json.loads(args.out.read_text()) if args.out.is_file() else {}
+        entries[f"{result['difficulty']}_scale{result['scale']:g}_seed{result['seed']}"] = result
+        write_json_atomic(args.out, dict(sorted(entries.items())))
 
 
 if __name__ == "__main__":

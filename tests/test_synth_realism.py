@@ -234,3 +234,18 @@ def test_cli_synth_difficulty_and_knobs(tmp_path, capsys):
     assert read_ground_truth(out, "casme2", row["subject"], row["clip"])["flow"].shape == (196, 168, 2)
     assert cli_main(["synth", "--out", str(tmp_path / "t"), "--knob", "wobble=1"]) == 2
     assert "unknown SynthME knob" in capsys.readouterr().out
+
+
+def test_chapter_gallery_figures_render(real, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from emhnet_lite.synth import gallery
+
+    table, _ = load_composite(casme2=real / "casme2", samm=real / "samm", smic=real / "smic")
+    figures = [gallery.timing_figure(), gallery.head_motion_figure(), gallery.illumination_figure(),
+               gallery.sensor_figure(table, table), gallery.distractor_figure(), gallery.identity_figure((0, 5)),
+               gallery.region_control_figure()]
+    for k, figure in enumerate(figures):
+        figure.savefig(tmp_path / f"{k}.png", dpi=40)
+    assert len(list(tmp_path.glob("*.png"))) == len(figures)
