@@ -74,12 +74,14 @@ def prepared(work: Path, factor: float, seed: int, region_control: bool = False)
 
 
 def loso(work: Path, cache: Path, name: str, model: str = "ststnet", model_args: tuple[str, ...] = (),
-         jobs: int = 1) -> dict:
-    """A leak-free LOSO run (``--select last``, the model's default schedule): composite + per-dataset UF1."""
+         jobs: int = 1, preset: str | None = None) -> dict:
+    """A leak-free LOSO run (``--select last``; the model's default schedule unless ``preset``): composite
+    and per-dataset UF1 / UAR."""
     out = work / "runs" / name
     if not (out / "metrics.csv").is_file():
         args = ["loso", "--data", str(cache), "--model", model, "--select", "last", "--out", str(out),
                 "--device", "cpu", "--threads", "1", "--vectorize-folds", "auto", "--resume"]
+        args += ["--preset", preset] if preset else []
         args += ["--jobs", str(jobs)] if jobs > 1 else []
         for pair in model_args:
             args += ["--model-arg", pair]
