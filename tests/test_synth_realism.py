@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
 from emhnet_lite.cli import main as cli_main
@@ -249,3 +250,26 @@ def test_chapter_gallery_figures_render(real, tmp_path):
     for k, figure in enumerate(figures):
         figure.savefig(tmp_path / f"{k}.png", dpi=40)
     assert len(list(tmp_path.glob("*.png"))) == len(figures)
+
+
+def test_loso_passes_the_synthme_level_to_its_shards():
+    import argparse
+
+    from emhnet_lite.commands import loso
+
+    parser = argparse.ArgumentParser()
+    loso.add_arguments(parser)
+    args = parser.parse_args(["--data", "d", "--out", "o", "--synthme-scale", "0.02", "--synthme-difficulty", "real",
+                              "--synthme-seed", "3"])
+    argv = loso._child_argv(args, "1/2")
+    assert argv[argv.index("--synthme-difficulty") + 1] == "real" and argv[argv.index("--synthme-seed") + 1] == "3"
+
+
+def test_teaching_set_at_real_is_prepared_with_dlib(tmp_path):
+    pytest.importorskip("dlib")
+    from emhnet_lite.preprocess import load_teaching_set
+
+    prepared = load_teaching_set(tmp_path, scale=0.02, seed=5, difficulty="real", workers=1)
+    manifest = next((tmp_path / "cache").glob("synthme_real_scale0.02_seed5/*/manifest.csv"))
+    sources = pd.read_csv(manifest)["landmark_source"]
+    assert len(prepared) > 0 and (sources == "dlib").mean() >= 0.8 and "synth" not in set(sources)
