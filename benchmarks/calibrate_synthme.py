@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import subprocess
 import sys
 import time
@@ -36,14 +38,18 @@ TARGET = (0.68, 0.78)
 BASE_AMPLITUDE = (1.0, 3.0)
 
 
-def emhnet(*args: str, log: Path) -> None:
-    """Run one ``emhnet`` command (one torch thread), output to ``log``; raise on failure."""
+def emhnet(*args: str, log: Path) -> float:
+    """Run one ``emhnet`` command (one torch thread), output to ``log``; raise on failure. Returns the CPU
+    seconds it used (its processes together: the machine is shared, so wall time overstates it)."""
     command = [sys.executable, "-m", "emhnet_lite", *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(log, "w") as handle:
         code = subprocess.run(command, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT,
-                              env={**__import__("os").environ, "OMP_NUM_THREADS": "1"}).returncode
+                              env={**os.environ, "OMP_NUM_THREADS": "1"}).returncode
     if code:
         raise RuntimeError(f"{' '.join(args[:1])} failed (exit {code}); see {log}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1)
 
 
 def config_for(factor: float, seed: int, region_control: bool = False) -> SynthConfig:
@@ -58,14 +64,15 @@ def prepared(work: Path, factor: float, seed: int, region_control: bool = False)
     data, cache = work / "data" / name, work / "cache" / name
     timings = {}
     if not (data / "synthme.json").is_file():
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         generate_synthme(data, config=config_for(factor, seed, region_control))
         timings["synth_s"] = round(time.perf_counter() - started, 1)
+        timings["synth_cpu_s"] = round(time.process_time() - cpu, 1)
     folders = sorted(cache.glob("*/manifest.csv"))
     if not folders:
         started = time.perf_counter()
-        emhnet("prepare", "--data", str(data), "--out", str(cache), "--landmarks", "dlib",
-               log=work / f"prepare_{name}.log")
+        timings["prepare_cpu_s"] = emhnet("prepare", "--data", str(data), "--out", str(cache), "--landmarks", "dlib",
+                                          log=work / f"prepare_{name}.log")
         timings["prepare_s"] = round(time.perf_counter() - started, 1)
         folders = sorted(cache.glob("*/manifest.csv"))
     manifest = pd.read_csv(folders[0])
