@@ -62,7 +62,8 @@ def prepared(work: Path, factor: float, seed: int, region_control: bool = False)
     """Synth + dlib prepare of one (factor, seed); returns the cache folder and step timings."""
     name = f"f{factor:g}_seed{seed}{'_rc' if region_control else ''}"
     data, cache = work / "data" / name, work / "cache" / name
-    timings = {}
+    saved = work / f"timings_{name}.json"
+    timings = json.loads(saved.read_text()) if saved.is_file() else {}
     if not (data / "synthme.json").is_file():
         started, cpu = time.perf_counter(), time.process_time()
         generate_synthme(data, config=config_for(factor, seed, region_control))
@@ -77,6 +78,7 @@ def prepared(work: Path, factor: float, seed: int, region_control: bool = False)
         folders = sorted(cache.glob("*/manifest.csv"))
     manifest = pd.read_csv(folders[0])
     timings["dlib_found"] = round(float((manifest["landmark_source"] == "dlib").mean()), 4)
+    saved.write_text(json.dumps(timings) + "\n")
     return folders[0].parent, timings
 
 
