@@ -71,7 +71,10 @@ def test_easy_is_the_original_generator(tmp_path):
     assert SynthConfig().is_easy and SynthConfig().tag == "" and not SynthConfig.preset("real").is_easy
 
 
-def test_presets_and_knob_errors():
+def test_presets_and_knob_errors(tmp_path):
+    hard = generate_synthme(tmp_path / "hard", scale=0.02, seed=1, difficulty="hard")
+    table, _ = load_composite(**hard)
+    assert set(table["label"]) == {0, 1, 2}
     real = SynthConfig.preset("real", seed=4)
     assert real.timing_ms and real.head_motion > 0 and real.tag == "real"
     assert SynthConfig.preset("real", region_control=True).tag == "real_rc"
