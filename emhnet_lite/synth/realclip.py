@@ -119,8 +119,10 @@ def render_real_clip(plan: ClipPlan, subject: Dressed, habit: int, fps: int, col
         "landmarks_apex": forward_positions(apex_field, face.landmarks),
         "frames": np.array([plan.onset, plan.true_apex, plan.offset], np.int64),  # onset, true apex, offset
     }
-    return frames, truth, motion, _extras(nuisance, shown, sigma, subject, rigid, apex_ms, ms_per_frame,
-                                                  plan.first_frame)
+    blink_frame = None
+    if use_blink:
+        blink_frame = plan.first_frame + int(round(_blink_timing(nuisance, motion, ms_per_frame)[0] / ms_per_frame))
+    return frames, truth, motion, _extras(nuisance, shown, sigma, subject, rigid, apex_ms, blink_frame)
 
 
 def _blink_timing(nuisance: Nuisance, motion: ClipMotion, ms_per_frame: float) -> tuple[float, float]:
@@ -131,13 +133,13 @@ def _blink_timing(nuisance: Nuisance, motion: ClipMotion, ms_per_frame: float) -
 
 
 def _extras(nuisance: Nuisance, shown: str, sigma: float, subject: Dressed, rigid: RigidMotion | None,
-            apex_ms: float, ms_per_frame: float, first_frame: int) -> dict:
+            apex_ms: float, blink_frame: int | None) -> dict:
     """Index columns that only SynthME 2 writes: what the face shows, pose at the apex, nuisances."""
     tx = ty = roll = scale = yaw = pitch = 0.0
     if rigid is not None:
         tx, ty, roll, log_scale, yaw, pitch = nuisance.rigid * apex_ms / 1000
         scale = float(np.exp(log_scale)) - 1
-    blink = "" if nuisance.blink_ms is None else int(round(nuisance.blink_ms / ms_per_frame)) + first_frame
+    blink = "" if blink_frame is None else blink_frame
     return {"drift_x": round(float(tx), 4), "drift_y": round(float(ty), 4), "blink_frame": blink,
             "shown_emotion": shown, "roll_deg_apex": round(float(roll), 4), "scale_apex": round(scale, 5),
             "yaw_deg_apex": round(float(yaw), 4), "pitch_deg_apex": round(float(pitch), 4),
