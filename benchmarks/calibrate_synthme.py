@@ -55,7 +55,8 @@ def emhnet(*args: str, log: Path) -> float:
 def config_for(factor: float, seed: int, region_control: bool = False) -> SynthConfig:
     """The ``real`` preset with the amplitude range scaled by ``factor``."""
     return SynthConfig.preset("real", scale=1.0, seed=seed, region_control=region_control,
-                              amplitude_min=BASE_AMPLITUDE[0] * factor, amplitude_max=BASE_AMPLITUDE[1] * factor)
+                              amplitude_min=round(BASE_AMPLITUDE[0] * factor, 6),
+                              amplitude_max=round(BASE_AMPLITUDE[1] * factor, 6))
 
 
 def prepared(work: Path, factor: float, seed: int, region_control: bool = False) -> tuple[Path, dict]:
