@@ -270,7 +270,7 @@ def test_loso_passes_the_synthme_level_to_its_shards():
 
 def test_teaching_set_at_real_is_prepared_with_dlib(tmp_path):
     pytest.importorskip("dlib")
-    from emhnet_lite.preprocess import load_teaching_set
+    from emhnet_lite.teaching import load_teaching_set
 
     prepared = load_teaching_set(tmp_path, scale=0.02, seed=5, difficulty="real", workers=1)
     manifest = next((tmp_path / "cache").glob("synthme_real_scale0.02_seed5/*/manifest.csv"))
