@@ -101,12 +101,14 @@ def main() -> None:
                                                              labels=[0, 1, 2])), 4),
                   "seconds": round(time.perf_counter() - start, 1)}
         manifest = json.loads((root / "synthme.json").read_text())["config"]
-        result = {"difficulty": manifest.get("difficulty", "easy"), "scale": manifest["scale"],
+        result = {"difficulty": manifest.get("difficulty", "easy"),
+                  "region_control": manifest.get("region_control", False), "scale": manifest["scale"],
                   "seed": manifest["seed"], **result}
     print(json.dumps(result, indent=2))
     if args.out is not None:
         entries = json.loads(args.out.read_text()) if args.out.is_file() else {}
-        entries[f"{result['difficulty']}_scale{result['scale']:g}_seed{result['seed']}"] = result
+        level = result["difficulty"] + ("_rc" if result["region_control"] else "")
+        entries[f"{level}_scale{result['scale']:g}_seed{result['seed']}"] = result
         write_json_atomic(args.out, dict(sorted(entries.items())))
 
 
