@@ -153,6 +153,9 @@ def report(result: dict, path_md: Path) -> None:
                   f"{s['composite_max']:.4f}); CASME II margin {s['margin_mean']:+.4f}. "
                   f"Target band met on every evaluation seed: {s['all_in_band']}; CASME II first on every "
                   f"seed: {s['casme2_first_all']}.", ""]
+    lines += ["STSTNet, HTNet-reduced and EMHNet-tiny on `real` and on its region control: "
+              "`results/synthme_region_control.md` (`benchmarks/region_control.py`). Linear probes on the "
+              "ground-truth flow: `results/synth_learnability.json`.", ""]
     path_md.write_text("\n".join(lines))
 
 
