@@ -7,6 +7,11 @@ Reuses the calibration's synth/prepare/LOSO steps (``calibrate_synthme.py``), so
 evaluation seeds are shared with it.
 
     .venv/bin/python benchmarks/region_control.py --work runs/calibration [--seeds 0] [--models ststnet ...]
+        [--partial]
+
+``--partial`` reports runs that have not finished yet (no LOSO is started): the last-epoch predictions of
+the folds finished in *every* compared run, pooled, labelled with the fold count — a like-for-like but
+incomplete comparison, never a composite result.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from calibrate_synthme import REPO, loso, prepared  # noqa: E402
 
+from emhnet_lite.metrics import uf1_uar  # noqa: E402
 from emhnet_lite.synth.config import DIFFICULTIES  # noqa: E402
 
 #: name -> (model, model overrides, description); HTNet-reduced as in benchmarks/bench_loso.py
@@ -42,18 +48,19 @@ def main() -> None:
                         choices=["real", "region_control"])
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", type=Path, default=REPO / "results" / "synthme_region_control")
+    parser.add_argument("--partial", action="store_true", help="report finished folds of unfinished runs")
     args = parser.parse_args()
     factor = DIFFICULTIES["real"]["amplitude_min"]  # amplitude_min = 1.0 x factor
+    if args.partial:
+        partial_report(args, factor)
+        return
     rows = []
     for seed in args.seeds:
         for control in args.controls:
             cache, timings = prepared(args.work, factor, seed, region_control=control == "region_control")
             for name in args.models:
                 model, model_args, description = MODELS[name]
-                run_name = f"{name}_f{factor:g}_seed{seed}{'_rc' if control == 'region_control' else ''}"
-                if name == "ststnet" and control == "real":
-                    run_name = f"ststnet_f{factor:g}_seed{seed}"  # the calibration's evaluation run
-                result = loso(args.work, cache, run_name, model, model_args, args.jobs,
+                result = loso(args.work, cache, run_name(name, factor, seed, control), model, model_args, args.jobs,
                               preset=None if name == "ststnet" else "tiny")
                 rows.append({"seed": seed, "data": control, "model": name, "description": description,
                              "dlib_found": timings["dlib_found"], **result})
@@ -77,6 +84,46 @@ def main() -> None:
             lines.append(f"- {data} · {model}: {group['uf1_composite'].mean():.4f} ± "
                          f"{group['uf1_composite'].std():.4f} (n={len(group)})")
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def run_name(name: str, factor: float, seed: int, control: str) -> str:
+    """The run folder name shared with the calibration (STSTNet on ``real`` is its evaluation run)."""
+    if name == "ststnet" and control == "real":
+        return f"ststnet_f{factor:g}_seed{seed}"
+    return f"{name}_f{factor:g}_seed{seed}{'_rc' if control == 'region_control' else ''}"
+
+
+def finished_folds(run: Path) -> dict[str, pd.DataFrame]:
+    """Last-epoch test predictions of each finished fold (``fold.json`` written), keyed by fold folder."""
+    folds = {}
+    for fold in sorted((run / "folds").glob("*")):
+        if (fold / "fold.json").is_file():
+            epochs = pd.read_csv(fold / "test_epochs.csv")
+            last = json.loads((fold / "fold.json").read_text())["selected_epoch"]["last"]
+            folds[fold.name] = epochs[epochs["epoch"] == last]
+    return folds
+
+
+def partial_report(args: argparse.Namespace, factor: float) -> None:
+    """UF1 on the folds finished in every compared run (like for like, labelled incomplete)."""
+    runs = {(seed, control, name): finished_folds(args.work / "runs" / run_name(name, factor, seed, control))
+            for seed in args.seeds for control in args.controls for name in args.models}
+    common = sorted(set.intersection(*(set(folds) for folds in runs.values())))
+    lines = ["", f"## Partial comparison: the {len(common)} of 68 folds finished in every run below", "",
+             "Last-epoch predictions of those folds pooled (same subjects for every model and data); the "
+             "remaining folds had not finished when this was written, so these are **not** composite results.",
+             "", "| data | model | seed | folds | clips | UF1 | UAR |", "|---|---|---|---|---|---|---|"]
+    result = []
+    for (seed, control, name), folds in runs.items():
+        pooled = pd.concat([folds[f] for f in common]) if common else pd.DataFrame(columns=["true", "predicted"])
+        uf1, uar = uf1_uar(pooled["true"].to_numpy(int), pooled["predicted"].to_numpy(int)) if common else (0, 0)
+        result.append({"seed": seed, "data": control, "model": name, "folds": len(common), "clips": len(pooled),
+                       "uf1": round(float(uf1), 4), "uar": round(float(uar), 4), "fold_names": common})
+        lines.append(f"| {control} | {name} | {seed} | {len(common)} | {len(pooled)} | {uf1:.4f} | {uar:.4f} |")
+    args.out.with_name(args.out.name + "_partial").with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    with open(args.out.with_suffix(".md"), "a") as handle:
+        handle.write("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
