@@ -153,6 +153,12 @@ def report(result: dict, path_md: Path) -> None:
                   f"{s['composite_max']:.4f}); CASME II margin {s['margin_mean']:+.4f}. "
                   f"Target band met on every evaluation seed: {s['all_in_band']}; CASME II first on every "
                   f"seed: {s['casme2_first_all']}.", ""]
+        grid_uf1 = [row["uf1"]["composite"] for row in result["calibration"]]
+        lines += [f"The spread across SynthME seeds (sd {s['composite_sd']:.4f}) is "
+                  + ("larger" if s["composite_sd"] > max(grid_uf1) - min(grid_uf1) else "smaller")
+                  + f" than the UF1 difference between the grid points ({max(grid_uf1) - min(grid_uf1):.4f}): "
+                  f"with {len(result['calibration_seeds'])} calibration seed(s) the choice between them is "
+                  "within noise; more calibration seeds would make it firmer.", ""]
     lines += ["STSTNet, HTNet-reduced and EMHNet-tiny on `real` and on its region control: "
               "`results/synthme_region_control.md` (`benchmarks/region_control.py`). Linear probes on the "
               "ground-truth flow: `results/synth_learnability.json`.", ""]
