@@ -237,7 +237,7 @@ def test_cli_synth_difficulty_and_knobs(tmp_path, capsys):
     row = ground_truth_index(out).query("dataset == 'casme2'").iloc[0]
     assert read_ground_truth(out, "casme2", row["subject"], row["clip"])["flow"].shape == (196, 168, 2)
     assert cli_main(["synth", "--out", str(tmp_path / "t"), "--knob", "wobble=1"]) == 2
-    assert "unknown SynthME knob" in capsys.readouterr().out
+    assert "unknown SynthME knob" in capsys.readouterr().err
 
 
 def test_chapter_gallery_figures_render(real, tmp_path):
