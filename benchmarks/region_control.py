@@ -78,6 +78,12 @@ def main() -> None:
         u = r["uf1"]
         lines.append(f"| {r['data']} | {r['model']} | {r['seed']} | {u['composite']:.4f} | {u['casme2']:.4f} | "
                      f"{u['samm']:.4f} | {u['smic']:.4f} |")
+    pivot = table.pivot_table(index=["seed", "model"], columns="data", values="uf1_composite")
+    if {"real", "region_control"} <= set(pivot.columns):
+        lines += ["", "Composite UF1, `region_control` minus `real` (same seed): " + "; ".join(
+            f"{model} (seed {seed}) {row['region_control'] - row['real']:+.4f}" for (seed, model), row in pivot.iterrows())
+            + ". A model whose score on `real` came from looking where `easy`/`real` put the class motion "
+            "would lose most on `region_control`.", ""]
     if len(args.seeds) > 1:
         lines += ["", "Mean ± sd over seeds (composite UF1):", ""]
         for (data, model), group in table.groupby(["data", "model"]):
