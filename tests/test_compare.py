@@ -142,16 +142,12 @@ def test_ablations_without_model_support_exit_2(tmp_path: Path, cache: Path, cap
     assert "no named ablations" in capsys.readouterr().err
 
 
-def test_difficulty_is_validated_against_the_installed_synthme() -> None:
-    from emhnet_lite import synth
+def test_difficulty_is_validated_and_bound() -> None:
     from emhnet_lite.commands.compare import UsageError, synthme_loader
 
-    if getattr(synth, "DIFFICULTIES", None) is None:
-        with pytest.raises(UsageError, match="no difficulty levels"):
-            synthme_loader("real")
-    else:
-        with pytest.raises(UsageError, match="unknown level"):
-            synthme_loader("no-such-level")
+    with pytest.raises(UsageError, match="unknown level"):
+        synthme_loader("no-such-level")
+    assert synthme_loader("real").keywords == {"difficulty": "real"}
 
 
 def test_evidence_tables_from_grid_folders(tmp_path: Path, tiny_grid: Path) -> None:

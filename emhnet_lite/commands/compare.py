@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="prepared cache folder, or with --synthme-scale a data root for SynthME")
     parser.add_argument("--synthme-scale", type=positive_float, default=None, help="generate/prepare SynthME at this scale")
     parser.add_argument("--synthme-seeds", default="0", help="SynthME seeds (data sets), e.g. 0 or 0-1 (with --synthme-scale)")
-    parser.add_argument("--difficulty", default=None, help="SynthME difficulty level (when the installed SynthME has levels)")
+    parser.add_argument("--difficulty", default=None, help="SynthME difficulty level: easy, real or hard (docs/data.md); default easy")
     parser.add_argument("--models", required=True, help="comma-separated, e.g. ststnet,htnet_reduced,emhnet_tiny")
     parser.add_argument("--ablations", default="full",
                         help="comma-separated named ablations of the EMHNet models (other models run full)")
@@ -76,19 +75,16 @@ def ablation_support(ablations: list[str]) -> set[str]:
 
 
 def synthme_loader(difficulty: str | None):
-    """``load_teaching_set`` with the difficulty level bound, or a UsageError when SynthME has no levels."""
+    """``load_teaching_set`` with the SynthME difficulty level bound (validated against ``synth.DIFFICULTIES``)."""
     import functools
 
-    from emhnet_lite import synth
+    from emhnet_lite.synth import DIFFICULTIES
     from emhnet_lite.teaching import load_teaching_set
 
     if difficulty is None:
         return load_teaching_set
-    levels = getattr(synth, "DIFFICULTIES", None)
-    if levels is None or "difficulty" not in inspect.signature(load_teaching_set).parameters:
-        raise UsageError(f"--difficulty {difficulty}: the installed SynthME has no difficulty levels")
-    if difficulty not in levels:
-        raise UsageError(f"--difficulty {difficulty!r}: unknown level; known: {list(levels)}")
+    if difficulty not in DIFFICULTIES:
+        raise UsageError(f"--difficulty {difficulty!r}: unknown level; known: {list(DIFFICULTIES)}")
     return functools.partial(load_teaching_set, difficulty=difficulty)
 
 
