@@ -88,3 +88,25 @@ def test_cli_vectorize_folds(tmp_path: Path) -> None:
         with pytest.raises(SystemExit) as stop:  # argparse: usage line + "expected a positive integer or 'auto'"
             cli.main([*common, "--out", str(tmp_path / "bad"), "--vectorize-folds", bad])
         assert stop.value.code == 2
+
+
+def test_cli_ablation_is_recorded_and_checked(tmp_path: Path) -> None:
+    """`--ablation NAME` builds that ablation, records it in config.json (so runs of different ablations are
+    distinct); an unknown name or a baseline with an ablation is a one-line error with exit code 2."""
+    cache = tmp_path / "cache" / "abc123"
+    cache.mkdir(parents=True)
+    write_cache(cache)
+    common = ["loso", "--data", str(cache), "--model", "emhnet_tiny", "--preset", "teaching", "--epochs", "1",
+              "--threads", "1", "--device", "cpu"]
+    assert cli.main([*common, "--out", str(tmp_path / "no_global"), "--ablation", "no_global"]) == 0
+    recorded = json.loads((tmp_path / "no_global" / "config.json").read_text())
+    assert recorded["ablation"] == "no_global"
+    from emhnet_lite.model import build_model, count_parameters
+
+    expected = count_parameters(build_model("emhnet_tiny", ablation="no_global"))
+    assert recorded["model_fingerprint"]["parameters"] == expected
+    with pytest.raises(SystemExit) as stop:
+        cli.main([*common, "--out", str(tmp_path / "bad"), "--ablation", "no_such_part"])
+    assert stop.value.code == 2
+    assert cli.main(["loso", "--data", str(cache), "--model", "ststnet", "--out", str(tmp_path / "b"),
+                     "--ablation", "no_router"]) == 2

@@ -16,7 +16,7 @@ def test_models_command_prints_table_and_json(tmp_path, capsys):
     out = tmp_path / "models.json"
     assert main(["models", "--models", "emhnet_tiny", "ststnet", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "| emhnet_tiny | 74,711 |" in printed and "| ststnet | 1,683 |" in printed
+    assert "| emhnet_tiny | 86,423 |" in printed and "| ststnet | 1,683 |" in printed
     rows = json.loads(out.read_text())["rows"]
     assert [r["name"] for r in rows] == ["emhnet_tiny", "ststnet"]
     assert rows[0]["flops_per_sample"] <= 10_000_000 and rows[0]["train_step_s"] is None
@@ -25,6 +25,22 @@ def test_models_command_prints_table_and_json(tmp_path, capsys):
 def test_models_command_rejects_unknown_name(capsys):
     assert main(["models", "--models", "vgg"]) == 2
     assert "unknown model" in capsys.readouterr().err
+    assert main(["models", "--models", "emhnet_tiny:no_such_part"]) == 2
+    assert main(["models", "--models", "htnet:no_router"]) == 2
+
+
+def test_models_command_lists_every_ablation_by_default(tmp_path, monkeypatch):
+    from emhnet_lite.model import ABLATIONS, MODEL_NAMES
+
+    seen = []
+
+    def fake_table(names, **kwargs):  # the real table builds HTNet (slow); only the row list is tested here
+        seen.extend(names)
+        return []
+
+    monkeypatch.setattr("emhnet_lite.model.benchmark.cost_table", fake_table)
+    assert main(["models"]) == 0
+    assert seen == list(MODEL_NAMES) + [f"emhnet_tiny:{a}" for a in ABLATIONS if a != "full"]
 
 
 def test_cost_table_timing_path_small_batch():

@@ -24,7 +24,7 @@ def _flow(batch: int = 3, size: int = 28, seed: int = 1) -> torch.Tensor:
 @pytest.mark.parametrize("size", [28, 56])
 @pytest.mark.parametrize("name", ["emhnet_tiny", "emhnet"])
 def test_output_and_aux_shapes(name, size):
-    model = _model(name)
+    model = _model(name).eval()  # attention maps come with eval-mode aux (training uses fused attention)
     flow = _flow(2, size)
     logits, aux = model(flow, return_aux=True)
     scales = len(model.config.scales)
@@ -34,7 +34,14 @@ def test_output_and_aux_shapes(name, size):
     assert aux["aux_loss"].shape == ()
     tokens = aux["scale_index"].numel()
     assert aux["attention"]["expert_self"][0].shape == (2, 4, model.config.heads, tokens, tokens)
+    assert aux["attention"]["cross_scale"].shape == (2, 4, model.config.heads, tokens, tokens)
+    face = aux["face_grid"]
+    assert aux["attention"]["global"][0].shape == (2, model.config.heads, face + 4, face + 4)
+    assert aux["partition"].shape == (2, 4) and int(aux["partition"].max()) < scales
     assert torch.isfinite(logits).all()
+    model.train()
+    _, train_aux = model(flow, return_aux=True)
+    assert train_aux["attention"]["expert_self"][0] is None  # no weights materialised in training
 
 
 def test_token_count_follows_input_size():
@@ -53,10 +60,11 @@ def test_gate_weights_sum_to_one_and_respond_to_input():
     _, aux = model(flow, return_aux=True)
     torch.testing.assert_close(aux["region_weights"].sum(-1), torch.ones(4))
     torch.testing.assert_close(aux["scale_weights"].sum(-1), torch.ones(4, 4))
-    assert (aux["region_weights"] > 0).all() and (aux["scale_weights"] > 0).all()
+    torch.testing.assert_close(aux["router_probs"].sum(-1), torch.ones(4, 4))
+    assert (aux["region_weights"] > 0).all() and (aux["router_probs"] > 0).all()
     # per-sample routing: different samples get different weights at both levels
     assert (aux["region_weights"][0] - aux["region_weights"][1]).abs().max() > 1e-5
-    assert (aux["scale_weights"][0] - aux["scale_weights"][1]).abs().max() > 1e-5
+    assert (aux["router_probs"][0] - aux["router_probs"][1]).abs().max() > 1e-5
 
 
 @pytest.mark.parametrize("name", ["emhnet_tiny", "emhnet"])

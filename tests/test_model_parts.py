@@ -8,10 +8,15 @@ import torch
 from emhnet_lite.model.cross_scale import CrossScaleGate, same_scale_mask
 from emhnet_lite.model.expert import RegionExperts
 from emhnet_lite.model.hmoe import HMoEGate, load_balance_loss
-from emhnet_lite.model.layers import ExpertLinear
+from emhnet_lite.model.layers import (
+    ExpertAttention,
+    ExpertLinear,
+    grouped_attention,
+    masked_softmax_attention,
+)
 from emhnet_lite.model.partition import (
     MultiScaleTokenizer,
-    ScaleRouter,
+    PartitionRouter,
     block_centres,
     pad_to_multiple,
     padding_for,
@@ -30,16 +35,29 @@ def test_integer_boxes_crop_exact_pixels():
     torch.testing.assert_close(crops[1, 3], flow[1, :, 1:15, 10:24])
 
 
-def test_canonical_boxes_inside_image_and_in_region_order():
+@pytest.mark.parametrize("layout", ["landmark", "quadrant"])
+def test_canonical_boxes_inside_image_and_in_region_order(layout):
     for size in (28, 56):
-        boxes = canonical_boxes(size, size)
+        boxes = canonical_boxes(size, size, layout=layout)
         assert boxes.shape == (4, 4)
         assert (boxes >= 0).all() and (boxes <= size).all()
-        torch.testing.assert_close(boxes[:, 2] - boxes[:, 0], torch.full((4,), size / 2))
+        sides = boxes[:, 2] - boxes[:, 0]
+        expected = [size / 2] * 4 if layout == "quadrant" else [0.32 * size] * 2 + [0.24 * size] * 2
+        torch.testing.assert_close(sides, torch.tensor(expected))
         centres_x = (boxes[:, 0] + boxes[:, 2]) / 2
         centres_y = (boxes[:, 1] + boxes[:, 3]) / 2
         assert centres_x[0] < centres_x[1] and centres_x[2] < centres_x[3]  # image-left first
         assert centres_y[0] < centres_y[2]  # eyes above lips
+
+
+def test_canonical_landmark_boxes_are_the_preprocessing_boxes_of_the_canonical_face():
+    from emhnet_lite.preprocess.landmarks import canonical_landmarks
+    from emhnet_lite.preprocess.regions import region_boxes
+
+    for size in (28, 56):
+        expected = torch.from_numpy(region_boxes(canonical_landmarks(size, size), size))
+        # same sides; centres within half a pixel (landmarks are pixel centres, boxes pixel edges: +0.5)
+        torch.testing.assert_close(canonical_boxes(size, size), expected, rtol=0, atol=0.5 + 0.002 * size)
 
 
 def test_padding_and_partition_shapes():
@@ -69,12 +87,46 @@ def test_tokenizer_and_router_shapes_and_router_responds():
     torch.manual_seed(0)
     tokenizer = MultiScaleTokenizer((4, 5, 7), dim=16)
     crops = torch.randn(3, 4, 3, 14, 14)
-    assert tokenizer(crops).shape == (4, 3, 29, 16)  # expert-first
+    tokens = tokenizer(crops)
+    assert tokens.shape == (4, 3, 29, 16)  # expert-first
     assert tokenizer.scale_index(14, 14).tolist() == [0] * 16 + [1] * 9 + [2] * 4
-    router = ScaleRouter((4, 5, 7), num_regions=4, hidden=8)
-    logits = router(crops)
+    router = PartitionRouter(num_regions=4, dim=16, num_scales=3, hidden=8)
+    logits = router(tokens, tokenizer.token_counts(14, 14))
     assert logits.shape == (4, 3, 3)
-    assert not torch.allclose(router(crops * 4), logits)
+    assert not torch.allclose(router(tokenizer(crops * 4), [16, 9, 4]), logits)  # reads the region's own tokens
+    assert not torch.allclose(logits[:, 0], logits[:, 1])  # per sample
+
+
+@pytest.mark.parametrize("across", [False, True])
+def test_grouped_attention_equals_masked_full_attention(across):
+    """One fused attention per scale (block-diagonal or off-diagonal) = the masked N x N attention."""
+    generator = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 2, 29, 8, generator=generator) for _ in range(3))  # [E, B, h, N, dh]
+    index = torch.tensor([0] * 16 + [1] * 9 + [2] * 4)
+    allowed = same_scale_mask(index) if not across else ~same_scale_mask(index)
+    expected, expected_weights = masked_softmax_attention(q, k, v, allowed)
+    fused, no_weights = grouped_attention(q, k, v, [16, 9, 4], across)
+    explicit, weights = grouped_attention(q, k, v, [16, 9, 4], across, need_weights=True)
+    assert no_weights is None
+    torch.testing.assert_close(fused, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(explicit, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(weights, expected_weights)
+
+
+def test_attention_key_bias_matches_explicit_and_minus_inf_removes_a_key():
+    torch.manual_seed(0)
+    attention = ExpertAttention(1, 8, 2)
+    x = torch.randn(1, 2, 6, 8)
+    bias = torch.zeros(1, 2, 6)
+    bias[..., 5] = float("-inf")
+    fused, _ = attention(x, bias=bias)
+    explicit, weights = attention(x, bias=bias, need_weights=True)
+    torch.testing.assert_close(fused, explicit, rtol=1e-5, atol=1e-5)
+    assert weights[..., 5].abs().max() == 0
+    changed = x.clone()
+    changed[:, :, 5] += 1.0  # the removed key's token changes: the other tokens' outputs do not
+    again, _ = attention(changed, bias=bias)
+    torch.testing.assert_close(again[:, :, :5], fused[:, :, :5], rtol=1e-5, atol=1e-6)
 
 
 def test_expert_linear_weights_not_shared():
@@ -92,7 +144,7 @@ def test_cross_scale_gate_only_attends_other_scales():
     assert same_scale_mask(index).sum() == 16 + 9 + 4
     gate = CrossScaleGate(num_experts=2, dim=8, heads=2)
     tokens = torch.randn(2, 3, 9, 8)
-    out, maps = gate(tokens, index)
+    out, maps = gate(tokens, index, need_weights=True)
     assert out.shape == tokens.shape
     attention = maps["attention"]  # [E, B, h, N, N]
     assert attention[..., same_scale_mask(index)].abs().max() == 0
@@ -104,7 +156,7 @@ def test_expert_attention_sees_more_than_one_token():
     torch.manual_seed(0)
     experts = RegionExperts(num_experts=1, dim=8, heads=2, depth=1, mlp_ratio=2.0)
     index = torch.tensor([0] * 16 + [1] * 9 + [2] * 4)
-    summaries, maps = experts(torch.randn(1, 2, 29, 8), index)
+    summaries, maps = experts(torch.randn(1, 2, 29, 8), index, need_weights=True)
     assert summaries.shape == (1, 2, 3, 8)
     attention = maps["self"][0]  # [1, 2, h, 29, 29]
     keys_used = (attention > 0).sum(-1)
@@ -131,6 +183,11 @@ def test_hmoe_gate_levels():
     scale_logits[..., 1] = 50.0  # level 1 picks scale 1 everywhere
     out = gate(summaries, scale_logits, torch.randn(3, 8))
     torch.testing.assert_close(out["region_embeddings"], summaries[:, :, 1])
+    hard = HMoEGate(num_regions=4, dim=8, partition="hard").eval()
+    logits = torch.randn(4, 3, 2)
+    picked = hard(summaries, logits, torch.randn(3, 8))
+    torch.testing.assert_close(picked["region_embeddings"],
+                               torch.gather(summaries, 2, logits.argmax(-1)[..., None, None].expand(-1, -1, 1, 8))[:, :, 0])
     assert out["scale_weights"].shape == (3, 4, 2) and out["region_weights"].shape == (3, 4)
     torch.testing.assert_close(out["region_weights"].sum(-1), torch.ones(3))
     assert out["aux_loss"].item() > 0  # scale level collapsed on purpose

@@ -145,7 +145,7 @@ def test_dlib_landmarks_land_on_the_astronaut_face(astronaut_landmarks):
 def test_boxes_are_not_transposed_on_a_non_square_picture():
     # landmarks of a face in the top-right corner of a 28-px input: x large, y small
     points = CANONICAL_TEMPLATE * 10 + np.array([16.0, 1.0], np.float32)
-    boxes = region_boxes(points, 28, 0.5)
+    boxes = region_boxes(points, 28, 0.5, layout="quadrant")
     assert boxes.shape == (len(REGION_NAMES), 4) and boxes.dtype == np.float32
     assert (boxes[:, 2] - boxes[:, 0] == 14).all() and (boxes[:, 3] - boxes[:, 1] == 14).all()
     assert boxes[0, 0] > boxes[0, 1]  # x0 (columns) is the large coordinate, y0 (rows) the small one
@@ -153,6 +153,32 @@ def test_boxes_are_not_transposed_on_a_non_square_picture():
     image = np.zeros((28, 28))
     image[3, 20] = 1.0  # a mark at row 3, column 20 (near the image-left eye of that face)
     assert crop_box(image, boxes[0]).sum() == 1.0
+
+
+def test_landmark_regions_are_centred_and_sized_by_the_inter_ocular_distance():
+    from emhnet_lite.preprocess.cache import cache_key
+    from emhnet_lite.preprocess.regions import layout_statistics, region_centres, region_sides
+
+    points = CANONICAL_TEMPLATE * 20 + np.array([5.0, 4.0], np.float32)  # a 20 px face inside 28 px
+    boxes = region_boxes(points, 28)  # default: landmark layout
+    iod = float(np.linalg.norm(np.subtract(*eye_centres(points))))
+    np.testing.assert_allclose(boxes[:, 2] - boxes[:, 0], [0.8 * iod] * 2 + [0.6 * iod] * 2, rtol=1e-5)
+    np.testing.assert_allclose(boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0])
+    np.testing.assert_allclose((boxes[:, :2] + boxes[:, 2:]) / 2, region_centres(points) + 0.5, atol=1e-5)
+    np.testing.assert_allclose(region_sides(points, 1.0, 1.0), [iod] * 4, rtol=1e-5)
+    landmark = layout_statistics(boxes[None], points[None], 28)
+    quadrant = layout_statistics(region_boxes(points, 28, layout="quadrant")[None], points[None], 28)
+    assert landmark["overlap"] == 0.0 < quadrant["overlap"] and landmark["nose_in_lip_boxes"] == 0.0
+    assert landmark["face_coverage"] < quadrant["face_coverage"] and 0.2 < landmark["face_coverage"] < 0.8
+    # a box near the border is shifted inside, never shrunk
+    edge = region_boxes(points - np.array([5.0, 4.0], np.float32), 28)
+    assert (edge >= 0).all() and np.allclose(edge[:, 2] - edge[:, 0], boxes[:, 2] - boxes[:, 0])
+    with pytest.raises(ValueError, match="layout"):
+        region_boxes(points, 28, layout="grid")
+    # the region definition is part of the cache key: another layout never reuses prepared boxes
+    assert cache_key(PreprocessConfig()) != cache_key(PreprocessConfig(region_layout="quadrant"))
+    with pytest.raises(ValueError, match="region_layout"):
+        PreprocessConfig(region_layout="grid")
 
 
 def test_prepare_frames_on_the_astronaut(astronaut_bgr):

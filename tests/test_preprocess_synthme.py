@@ -72,7 +72,13 @@ def test_size_56_and_boxes_scale(synthme):
     _, table = synthme
     sample = prepare_sample(table.iloc[0], PreprocessConfig(size=56, flow_backend="farneback"))
     assert tuple(sample.flow.shape) == (3, 56, 56)
-    assert ((sample.boxes[:, 2:] - sample.boxes[:, :2]) == 28).all()
+    from emhnet_lite.preprocess.regions import region_sides
+
+    sides = region_sides(sample.landmarks.numpy())  # 0.8 / 0.6 x the inter-ocular distance at 56 px
+    assert 15 < sides[0] < 21 and 11 < sides[2] < 16
+    torch.testing.assert_close(sample.boxes[:, 2] - sample.boxes[:, 0], torch.from_numpy(sides))
+    quadrant = prepare_sample(table.iloc[0], PreprocessConfig(size=56, flow_backend="farneback", region_layout="quadrant"))
+    assert ((quadrant.boxes[:, 2:] - quadrant.boxes[:, :2]) == 28).all()
     assert (sample.boxes >= 0).all() and (sample.boxes <= 56).all()
 
 

@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--synthme-seed", type=int, default=0, help="SynthME seed with --synthme-scale")
     parser.add_argument("--model", default="emhnet_tiny", help="emhnet_tiny, emhnet, htnet, htnet_reduced, ststnet")
+    parser.add_argument("--ablation", default="full", type=_ablation,
+                        help="a named EMHNet ablation (emhnet_lite.model.ABLATIONS: full, no_router, no_cross_scale, "
+                             "no_region_gate, no_global, single_scale, no_regions, ...); recorded in config.json")
     parser.add_argument(
         "--model-arg",
         action="append",
@@ -97,6 +100,15 @@ def _vectorize_value(text: str) -> str:
     return text
 
 
+def _ablation(text: str) -> str:
+    """``--ablation`` value: a key of ``emhnet_lite.model.ABLATIONS`` (argparse reports anything else)."""
+    from emhnet_lite.model import ABLATIONS
+
+    if text not in ABLATIONS:
+        raise argparse.ArgumentTypeError(f"unknown ablation {text!r}; known: {', '.join(ABLATIONS)}")
+    return text
+
+
 def _model_overrides(pairs: list[str]) -> dict:
     """``["dim=64", "scales=(2,4)"]`` → ``{"dim": 64, "scales": (2, 4)}``."""
     import ast
@@ -141,8 +153,10 @@ def _config(args: argparse.Namespace):
         seed=args.seed,
         val_subjects=args.val_subjects,
         model_overrides=_model_overrides(args.model_arg),
+        ablation=args.ablation,
     )
-    model_config(config.model, **dict(config.model_overrides))  # unknown model or field: fail before any work
+    # unknown model, field or ablation (or an ablation of a baseline): fail before any work
+    model_config(config.model, ablation=config.ablation, **dict(config.model_overrides))
     return config
 
 

@@ -12,7 +12,8 @@ HELP = "list the models with parameters and FLOPs per sample (add --time for tra
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options: model subset, input size, optional timing (batch, rounds, threads, device), JSON output."""
-    parser.add_argument("--models", nargs="+", default=None, help="model names (default: all)")
+    parser.add_argument("--models", nargs="+", default=None,
+                        help="model names, or MODEL:ABLATION (default: all models and every emhnet_tiny ablation)")
     parser.add_argument("--image-size", type=int, default=28, help="input side in pixels (default 28)")
     parser.add_argument("--time", action="store_true", help="also time training steps and inference latency")
     parser.add_argument("--batch", type=positive_int, default=256, help="training batch for --time (default 256)")
@@ -28,14 +29,17 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from emhnet_lite.errors import UnknownNameError
-    from emhnet_lite.model import MODEL_NAMES
-    from emhnet_lite.model.benchmark import cost_table, format_table, rows_as_dicts
+    from emhnet_lite.model import ABLATIONS, MODEL_NAMES
+    from emhnet_lite.model.benchmark import ablation_names, cost_table, format_table, rows_as_dicts
     from emhnet_lite.utils import resolve_device, write_json_atomic
 
-    names = args.models or list(MODEL_NAMES)
-    unknown = [name for name in names if name not in MODEL_NAMES]
+    names = args.models or list(MODEL_NAMES) + ablation_names("emhnet_tiny")
+    unknown = [name for name in names if name.partition(":")[0] not in MODEL_NAMES
+               or (name.partition(":")[2] or "full") not in ABLATIONS
+               or (":" in name and not name.startswith("emhnet"))]
     if unknown:
-        raise UnknownNameError(f"--models: unknown model(s) {unknown}; known: {list(MODEL_NAMES)}")
+        raise UnknownNameError(f"--models: unknown model(s) {unknown}; known: {list(MODEL_NAMES)}, EMHNet "
+                               f"ablations (as emhnet_tiny:NAME): {list(ABLATIONS)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)

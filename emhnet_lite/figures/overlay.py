@@ -76,7 +76,8 @@ def _load_fold_model(run: RunTables, fold_dir: Path) -> torch.nn.Module:
     path = fold_dir / "checkpoint.pt"
     if not path.exists():
         raise RunFolderError(f"{path}: missing (overlays need the fold checkpoints)")
-    model = build_model(run.model_name, **run.config.get("model_overrides", {}))
+    model = build_model(run.model_name, ablation=run.config.get("ablation", "full"),
+                        **run.config.get("model_overrides", {}))
     model.load_state_dict(load_checkpoint(path)["state_dict"])
     return model.eval()
 

@@ -55,8 +55,9 @@ def inference_latency(model: torch.nn.Module, flow: torch.Tensor) -> float:
 
 def cost_table(names: list[str], image_size: int = 28, batch: int = 256, rounds: int = 3, seed: int = 0,
                device: str | torch.device = "cpu", timing: bool = True, builder=None) -> list[ModelCost]:
-    """Build every named model, count parameters and FLOPs, and (``timing``) time ``rounds`` interleaved
-    training steps at ``batch`` plus batch-1 latencies after one warm-up each."""
+    """Build every named model (``model:ablation`` for an EMHNet ablation), count parameters and FLOPs, and
+    (``timing``) time ``rounds`` interleaved training steps at ``batch`` plus batch-1 latencies after one
+    warm-up each."""
     from emhnet_lite.model import build_model
 
     builder = builder or build_model
@@ -67,8 +68,11 @@ def cost_table(names: list[str], image_size: int = 28, batch: int = 256, rounds:
     models, optimizers, rows = {}, {}, {}
     for name in names:
         torch.manual_seed(seed)
-        overrides = {} if name.startswith("emhnet") or image_size == 28 else {"image_size": image_size}
-        model = builder(name, **overrides).to(device)
+        model_name, _, ablation = name.partition(":")  # "emhnet_tiny:no_router" = a named ablation
+        overrides = {} if model_name.startswith("emhnet") or image_size == 28 else {"image_size": image_size}
+        if ablation:
+            overrides["ablation"] = ablation
+        model = builder(model_name, **overrides).to(device)
         models[name] = model
         optimizers[name] = torch.optim.Adam(model.parameters(), lr=1e-4)
         rows[name] = ModelCost(name, count_parameters(model), count_flops(model, (3, image_size, image_size)))
@@ -113,3 +117,10 @@ def format_table(rows: list[ModelCost]) -> str:
 def rows_as_dicts(rows: list[ModelCost]) -> list[dict]:
     """Rows as plain dicts (for JSON / pandas)."""
     return [asdict(row) for row in rows]
+
+
+def ablation_names(model: str = "emhnet_tiny") -> list[str]:
+    """``model:ablation`` row names of every named ablation except ``full`` (the model's own row)."""
+    from emhnet_lite.model import ABLATIONS
+
+    return [f"{model}:{ablation}" for ablation in ABLATIONS if ablation != "full"]

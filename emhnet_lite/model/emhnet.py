@@ -1,5 +1,6 @@
-"""EMHNet as the kit builds it: region crops → multi-scale tokens → region experts with cross-scale gates →
-HMoE gate → global transformer over whole-face tokens + gated region embeddings → classification head."""
+"""EMHNet as the kit builds it: region crops → candidate block partitions → region experts with cross-scale
+gates → HMoE gate (per-sample partition choice, region weights) → global transformer over whole-face tokens
+and region tokens, with the region weights as attention bias and gated sum → classification head."""
 
 from __future__ import annotations
 
@@ -11,25 +12,34 @@ from emhnet_lite.model.config import EMHNetConfig
 from emhnet_lite.model.expert import RegionExperts
 from emhnet_lite.model.hmoe import HMoEGate
 from emhnet_lite.model.layers import ExpertBlock, ExpertLayerNorm
-from emhnet_lite.model.partition import MultiScaleTokenizer, ScaleRouter
+from emhnet_lite.model.partition import MultiScaleTokenizer, PartitionRouter
 from emhnet_lite.model.regions import check_boxes, crop_regions
 
 
+def swap(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    """Expert-first [R, B, ...] → batch-first [B, R, ...] (None stays None)."""
+    return None if tensor is None else tensor.transpose(0, 1)
+
+
 class EMHNet(FlowClassifier):
-    """``forward(flow [B, 3, H, W], boxes [B, 4, 4] | None, return_aux)`` → logits [B, C] (, aux)."""
+    """``forward(flow [B, 3, H, W], boxes [B, R, 4] | None, return_aux)`` → logits [B, C] (, aux)."""
 
     def __init__(self, config: EMHNetConfig) -> None:
         super().__init__()
-        self.config = config
-        cfg = config
-        self.tokenizer = MultiScaleTokenizer(cfg.scales, cfg.dim)
-        self.router = ScaleRouter(cfg.scales, cfg.num_regions, cfg.router_hidden)
-        self.experts = RegionExperts(cfg.num_regions, cfg.dim, cfg.heads, cfg.expert_depth, cfg.mlp_ratio)
-        self.gate = HMoEGate(cfg.num_regions, cfg.dim, cfg.gate_temperature, cfg.balance_weight)
+        self.config = cfg = config
+        regions, num_scales = cfg.num_regions, len(cfg.scales)
+        if regions:
+            self.tokenizer = MultiScaleTokenizer(cfg.scales, cfg.dim)
+            use_router = cfg.partition != "uniform" and num_scales > 1
+            self.router = PartitionRouter(regions, cfg.dim, num_scales, cfg.router_hidden) if use_router else None
+            self.experts = RegionExperts(regions, cfg.dim, cfg.heads, cfg.expert_depth, cfg.mlp_ratio,
+                                         cross_scale=cfg.cross_scale and num_scales > 1)
+            self.gate = HMoEGate(regions, cfg.dim, cfg.gate_temperature, cfg.balance_weight, cfg.partition,
+                                 cfg.region_gate, cfg.gumbel)
+            # Tells the global transformer which region a token came from (regions have no pixel position).
+            self.region_embedding = nn.Parameter(torch.zeros(regions, cfg.dim))
+            nn.init.trunc_normal_(self.region_embedding, std=0.02)
         self.face_tokenizer = MultiScaleTokenizer((cfg.global_patch,), cfg.dim)
-        # Tells the global transformer which region an embedding came from (regions have no pixel position).
-        self.region_embedding = nn.Parameter(torch.zeros(cfg.num_regions, cfg.dim))
-        nn.init.trunc_normal_(self.region_embedding, std=0.02)
         self.global_blocks = nn.ModuleList(
             [ExpertBlock(1, cfg.dim, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.global_depth)])
         self.norm = ExpertLayerNorm(1, cfg.dim)
@@ -44,36 +54,57 @@ class EMHNet(FlowClassifier):
         """flow [B, 3, H, W] → pooled features [B, D] (and the aux dict)."""
         if flow.ndim != 4 or flow.shape[1] != 3:
             raise ValueError(f"EMHNet expects flow [B, 3, H, W] (u, v, strain), got {tuple(flow.shape)}")
-        boxes = check_boxes(flow, boxes)  # [B, R, 4]
-        size = self.region_size(*flow.shape[-2:])
-        crops = crop_regions(flow, boxes, size)  # [B, R, 3, r, r]
-        tokens = self.tokenizer(crops)  # [R, B, N, D] (expert-first)
-        scale_index = self.tokenizer.scale_index(size, size, device=flow.device)  # [N]
-        summaries, maps = self.experts(tokens, scale_index)  # [R, B, S, D]
+        need_weights = return_aux and not self.training  # attention maps: eval-mode aux only (figures)
         face_tokens = self.face_tokenizer(flow[:, None])[0]  # [B, M, D]
-        gate = self.gate(summaries, self.router(crops), face_tokens.mean(dim=1))
-        # Scale by R so a uniform gate (1/R each) leaves the embeddings at their natural size.
-        weights = gate["region_weights"].to(flow.dtype) * self.config.num_regions  # [B, R]
-        region_tokens = gate["region_embeddings"].transpose(0, 1) * weights[..., None]  # [B, R, D]
-        region_tokens = region_tokens + self.region_embedding
-        sequence = torch.cat([face_tokens, region_tokens], dim=1)[None]  # [1, B, M + R, D]
+        face_count = face_tokens.shape[1]
+        aux: dict = {"face_grid": face_count, "aux_loss": flow.new_zeros((), dtype=torch.float32), "attention": {}}
+        sequence, bias = face_tokens, None
+        if self.config.num_regions:
+            region_tokens, weights, aux = self._regions(flow, boxes, face_tokens.mean(dim=1), need_weights, aux)
+            sequence = torch.cat([face_tokens, region_tokens], dim=1)  # [B, M + R, D]
+            # level 2 acts inside attention: key bias log(R·w) (0 for a uniform gate, -inf for w = 0)
+            bias = torch.cat([weights.new_zeros(weights.shape[0], face_count),
+                              torch.log(weights * self.config.num_regions)], dim=1)[None]  # [1, B, M + R]
+        sequence = sequence[None]  # [1, B, T, D]
         global_attention = []
         for block in self.global_blocks:
-            sequence, attention = block(sequence)  # full attention: face and region tokens all mix
-            global_attention.append(attention[0])  # [B, h, M + R, M + R]
-        features = self.norm(sequence.mean(dim=2))[0]  # [B, D]
+            sequence, attention = block(sequence, bias=bias, need_weights=need_weights)
+            global_attention.append(None if attention is None else attention[0])  # [B, h, T, T]
+        pooled = sequence[:, :, :face_count].mean(dim=2)  # [1, B, D] whole-face stream
+        if self.config.num_regions:  # ... plus the gated sum of the region tokens (level 2 acts again)
+            pooled = pooled + torch.einsum("br,ebrd->ebd", weights.to(sequence.dtype), sequence[:, :, face_count:])
+        features = self.norm(pooled)[0]  # [B, D]
         if not return_aux:
             return features
+        aux["attention"]["global"] = global_attention
+        return features, aux
+
+    def _regions(self, flow: torch.Tensor, boxes: torch.Tensor | None, face_context: torch.Tensor,
+                 need_weights: bool, aux: dict) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """The region branch → region tokens [B, R, D], level-2 weights [B, R] (float32) and the aux dict."""
+        boxes = check_boxes(flow, boxes, self.config.num_regions)  # [B, R, 4]
+        size = self.region_size(*flow.shape[-2:])
+        crops = crop_regions(flow, boxes, size)  # [B, R, 3, r, r]
+        tokens = self.tokenizer(crops)  # [R, B, N, D] (expert-first), candidate partitions in scale order
+        scale_index = self.tokenizer.scale_index(size, size, device=flow.device)  # [N]
+        counts = self.tokenizer.token_counts(size, size)
+        logits = None if self.router is None else self.router(tokens, counts)  # [R, B, S]
+        summaries, maps = self.experts(tokens, scale_index, need_weights)  # [R, B, S, D]
+        gate = self.gate(summaries, logits, face_context)
+        region_tokens = gate["region_embeddings"].transpose(0, 1) + self.region_embedding  # [B, R, D]
         aux = {
+            **aux,
             "region_weights": gate["region_weights"],  # [B, R] level 2
-            "scale_weights": gate["scale_weights"],  # [B, R, S] level 1
+            "scale_weights": gate["scale_weights"],  # [B, R, S] level 1 (one-hot when the choice is hard)
+            "router_probs": gate["router_probs"],  # [B, R, S] or None (no router)
             "aux_loss": gate["aux_loss"],
-            # expert maps are [B, R, h, N, N] per block, the cross-scale gate [B, R, N]
-            "attention": {"expert_self": [m.transpose(0, 1) for m in maps["self"]],
-                          "cross_scale": maps["cross"].transpose(0, 1),
-                          "cross_scale_gate": maps["cross_gate"].transpose(0, 1), "global": global_attention},
+            # [B, R, h, N, N] per expert block, [B, R, h, N, N] and gate [B, R, N] (None: training / absent)
+            "attention": {name: [swap(m) for m in value] if isinstance(value, list) else swap(value)
+                          for name, value in (("expert_self", maps["self"]), ("cross_scale", maps["cross"]),
+                                              ("cross_scale_gate", maps["cross_gate"]))},
             "scale_index": scale_index,
-            "face_grid": self.face_tokenizer.token_counts(*flow.shape[-2:])[0],
             "boxes": boxes,
         }
-        return features, aux
+        if gate["router_probs"] is not None:  # the chosen partition: index into config.scales, [B, R]
+            aux["partition"] = gate["scale_weights"].argmax(dim=-1)
+        return region_tokens, gate["region_weights"], aux

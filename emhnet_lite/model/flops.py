@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+#: FlopCounterMode has no formula for the CPU flash-attention kernel ``F.scaled_dot_product_attention`` runs
+#: on; count it like the GPU kernels (q·k and weights·v), so fused and explicit attention cost the same.
+CUSTOM_FLOPS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu:
+                lambda query, key, value, *args, out_shape=None, **kwargs: sdpa_flop_count(query, key, value)}
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
@@ -20,7 +25,7 @@ def count_flops(model: nn.Module, input_size: tuple[int, int, int] = (3, 28, 28)
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=CUSTOM_FLOPS) as counter:
             model(flow)
     finally:
         model.train(was_training)

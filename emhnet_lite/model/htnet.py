@@ -149,7 +149,7 @@ class HTNet(FlowClassifier):
         if flow.ndim != 4 or tuple(flow.shape[1:]) != (self.config.channels, size, size):
             raise ValueError(f"HTNet built for [B, 3, {size}, {size}] input, got {tuple(flow.shape)}; "
                              f"use build_model('htnet', image_size=...)")
-        mosaic = htnet_mosaic(flow, check_boxes(flow, boxes))
+        mosaic = htnet_mosaic(flow, check_boxes(flow, boxes, layout="quadrant"))  # HTNet's fallback
         p = self.config.patch_size
         x = self.to_patch_embedding(rearrange(mosaic, "b c (h p1) (w p2) -> b (p1 p2 c) h w", p1=p, p2=p))
         tokens_per_block = []

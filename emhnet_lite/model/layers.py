@@ -11,6 +11,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 
@@ -52,14 +53,17 @@ class ExpertLayerNorm(nn.Module):
 
 
 def masked_softmax_attention(
-    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, allowed: torch.Tensor | None
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, allowed: torch.Tensor | None,
+    bias: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scaled dot-product attention that also returns the weights (for figures).
+    """Scaled dot-product attention that also returns the weights (figures, and the fold ensemble's vmap).
 
-    query [E, B, h, Nq, dh], key/value [E, B, h, Nk, dh], allowed [Nq, Nk] bool (True = may attend).
-    Softmax runs in float32 so the same code is AMP-safe.
+    query [E, B, h, Nq, dh], key/value [E, B, h, Nk, dh], allowed [Nq, Nk] bool (True = may attend), bias
+    broadcastable to [E, B, h, Nq, Nk] (added to the scores). Softmax runs in float32 so the code is AMP-safe.
     """
     scores = torch.einsum("ebhqd,ebhkd->ebhqk", query, key).float() / math.sqrt(query.shape[-1])
+    if bias is not None:
+        scores = scores + bias.float()
     if allowed is not None:
         scores = scores.masked_fill(~allowed, float("-inf"))
     weights = scores.softmax(dim=-1)  # [E, B, h, Nq, Nk]
@@ -67,8 +71,59 @@ def masked_softmax_attention(
     return out, weights
 
 
+def attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, bias: torch.Tensor | None = None,
+           need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Attention [E, B, h, Nq, dh] x [E, B, h, Nk, dh] → ([E, B, h, Nq, dh], weights [E, B, h, Nq, Nk] or None).
+
+    Fused ``F.scaled_dot_product_attention`` unless the weights are wanted (figures) or the call runs inside
+    ``vmap`` (the fold ensemble), where SDPA has no batching rule and the explicit softmax is the fast path.
+    """
+    if need_weights or torch._C._functorch.is_batchedtensor(query):
+        return masked_softmax_attention(query, key, value, None, bias)
+    lead = query.shape[:2]  # fused kernels take [batch, h, N, dh]: fold the expert axis into the batch
+    mask = None if bias is None else bias.to(query.dtype).expand(*lead, *bias.shape[2:]).flatten(0, 1)
+    out = F.scaled_dot_product_attention(query.flatten(0, 1), key.flatten(0, 1), value.flatten(0, 1), attn_mask=mask)
+    return out.unflatten(0, lead), None
+
+
+def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """[E, B, N, D] → [E, B, h, N, D / h]."""
+    return rearrange(x, "e b n (h d) -> e b h n d", h=heads)
+
+
+def grouped_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, counts: list[int],
+                      across: bool, need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Block-structured attention over a sequence made of consecutive groups (the scales) of ``counts`` tokens.
+
+    ``across=False``: each token attends within its group (block-diagonal); ``across=True``: to every OTHER
+    group (block-off-diagonal). One attention call per group on just the allowed keys, never an N x N mask.
+    q/k/v [E, B, h, N, dh] → out [E, B, h, N, dh] and (``need_weights``) the full weights [E, B, h, N, N],
+    zero where attention is not allowed.
+    """
+    queries, keys, values = (t.split(counts, dim=3) for t in (query, key, value))
+    outputs, maps = [], []
+    for g in range(len(counts)):
+        if across:
+            k = torch.cat([keys[j] for j in range(len(counts)) if j != g], dim=3)
+            v = torch.cat([values[j] for j in range(len(counts)) if j != g], dim=3)
+        else:
+            k, v = keys[g], values[g]
+        out, weights = attend(queries[g], k, v, need_weights=need_weights)  # [E, B, h, n_g, dh]
+        outputs.append(out)
+        if need_weights:
+            pieces = list(weights.split([c for j, c in enumerate(counts) if j != g], dim=-1)) if across else []
+            row = [weights.new_zeros(*weights.shape[:-1], c) for c in counts]
+            for j in range(len(counts)):
+                if across and j != g:
+                    row[j] = pieces.pop(0)
+                elif not across and j == g:
+                    row[j] = weights
+            maps.append(torch.cat(row, dim=-1))  # [E, B, h, n_g, N]
+    return torch.cat(outputs, dim=3), (torch.cat(maps, dim=3) if need_weights else None)
+
+
 class ExpertAttention(nn.Module):
-    """Multi-head attention with per-expert projections; queries and keys may come from different tokens."""
+    """Multi-head attention with per-expert projections: full (with an optional key bias) or grouped."""
 
     def __init__(self, num_experts: int, dim: int, heads: int) -> None:
         super().__init__()
@@ -79,17 +134,22 @@ class ExpertAttention(nn.Module):
         self.to_kv = ExpertLinear(num_experts, dim, 2 * dim, bias=False)
         self.to_out = ExpertLinear(num_experts, dim, dim)
 
-    def forward(
-        self, x: torch.Tensor, context: torch.Tensor | None = None, allowed: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [E, B, Nq, D], context [E, B, Nk, D] (default x) → ([E, B, Nq, D], weights [E, B, h, Nq, Nk])."""
-        context = x if context is None else context
-        query = self.to_q(x)  # [E, B, Nq, D]
-        key, value = self.to_kv(context).chunk(2, dim=-1)  # [E, B, Nk, D] each
-        split = [t.unflatten(-1, (self.heads, -1)).transpose(2, 3) for t in (query, key, value)]  # [E,B,h,N,dh]
-        out, weights = masked_softmax_attention(*split, allowed)
-        out = out.transpose(2, 3).flatten(-2)  # [E, B, Nq, D]
-        return self.to_out(out), weights
+    def forward(self, x: torch.Tensor, counts: list[int] | None = None, across: bool = False,
+                bias: torch.Tensor | None = None, need_weights: bool = False,
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x [E, B, N, D] → ([E, B, N, D], weights [E, B, h, N, N] or None).
+
+        ``counts``: the sequence is groups of these sizes and attention is grouped (``grouped_attention``);
+        otherwise full attention with ``bias`` [E, B, N] added to every query's score of key n.
+        """
+        query = split_heads(self.to_q(x), self.heads)  # [E, B, h, N, dh]
+        key, value = (split_heads(t, self.heads) for t in self.to_kv(x).chunk(2, dim=-1))
+        if counts is not None:
+            out, weights = grouped_attention(query, key, value, counts, across, need_weights)
+        else:
+            key_bias = None if bias is None else bias[:, :, None, None, :]  # [E, B, 1, 1, N]
+            out, weights = attend(query, key, value, key_bias, need_weights)
+        return self.to_out(rearrange(out, "e b h n d -> e b n (h d)")), weights
 
 
 class ExpertBlock(nn.Module):
@@ -104,9 +164,11 @@ class ExpertBlock(nn.Module):
         self.mlp_in = ExpertLinear(num_experts, dim, hidden)
         self.mlp_out = ExpertLinear(num_experts, hidden, dim)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [E, B, N, D] → (x [E, B, N, D], attention [E, B, h, N, N])."""
-        attended, weights = self.attn(self.norm_attn(x), allowed=allowed)
+    def forward(self, x: torch.Tensor, counts: list[int] | None = None, bias: torch.Tensor | None = None,
+                need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x [E, B, N, D] → (x [E, B, N, D], attention [E, B, h, N, N] or None); ``counts`` = attention
+        within consecutive groups of these sizes, ``bias`` [E, B, N] = additive key bias (full attention)."""
+        attended, weights = self.attn(self.norm_attn(x), counts=counts, bias=bias, need_weights=need_weights)
         x = x + attended
         x = x + self.mlp_out(F.gelu(self.mlp_in(self.norm_mlp(x))))
         return x, weights

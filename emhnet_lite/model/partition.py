@@ -1,8 +1,9 @@
-"""Dynamic multi-scale block partitioning: blocks at several scales with padding, and a per-sample router.
+"""Dynamic multi-scale block partitioning: candidate block grids with padding, and a per-sample router.
 
-A region crop [C, r, r] is cut into non-overlapping ``s x s`` blocks for every scale ``s``; when ``s`` does
-not divide ``r`` the crop is zero-padded first, so the token count follows the input size. The router
-weighs the scales per sample from the motion it sees — that is what makes the partitioning dynamic.
+A region crop [C, r, r] is cut into non-overlapping ``s x s`` blocks for every candidate side ``s``; when ``s``
+does not divide ``r`` the crop is zero-padded first, so the token count follows the input size. The
+``PartitionRouter`` reads each region's own tokens and scores the candidate partitions per sample; the HMoE
+gate turns the scores into a hard choice (straight-through) — that is what makes the partitioning dynamic.
 """
 
 from __future__ import annotations
@@ -98,36 +99,22 @@ class MultiScaleTokenizer(nn.Module):
         return torch.cat(per_scale, dim=1).unflatten(0, (regions, batch))  # [R, B, N_total, D]
 
 
-def motion_features(crops: torch.Tensor, scales: tuple[int, ...]) -> torch.Tensor:
-    """Per-scale motion statistics of each region, crops [B, R, C, h, w] → [R, B, 3*S] (mean, max and std
-    of the block-mean flow magnitude at every scale).
+class PartitionRouter(nn.Module):
+    """Per-region router over the candidate partitions: tokens [R, B, N, D] → partition logits [R, B, S].
 
-    Where the motion is concentrated (high max vs mean at fine scales) or spread out is what should decide
-    which block size sees it best. log1p compresses the range across flow normalisations.
-    """
-    batch, regions, _, height, width = crops.shape
-    magnitude = crops[:, :, :2].square().sum(dim=2).sqrt().transpose(0, 1)  # [R, B, h, w] from (u, v)
-    flat = magnitude.flatten(0, 1)[:, None]  # [R*B, 1, h, w]
-    stats = []
-    for block in scales:
-        block_means = partition_blocks(flat, block).mean(dim=-1)  # [R*B, n_s]
-        stats += [block_means.mean(-1), block_means.amax(-1), block_means.std(-1, unbiased=False)]
-    return torch.log1p(torch.stack(stats, dim=-1)).unflatten(0, (regions, batch))  # [R, B, 3*S]
-
-
-class ScaleRouter(nn.Module):
-    """Level-1 router: per-region MLP from motion statistics to scale logits [R, B, S].
-
-    One router per region expert (weights not shared): eyes and lip corners move differently.
+    It reads the region's own tokens of every candidate grid (their mean and max per scale, so both the
+    overall motion and how concentrated it is), one MLP per region (weights not shared: eyes and lip corners
+    move differently). The HMoE gate makes the choice (hard, soft or uniform).
     """
 
-    def __init__(self, scales: tuple[int, ...], num_regions: int, hidden: int) -> None:
+    def __init__(self, num_regions: int, dim: int, num_scales: int, hidden: int) -> None:
         super().__init__()
-        self.scales = tuple(scales)
-        self.hidden = ExpertLinear(num_regions, 3 * len(self.scales), hidden)
-        self.out = ExpertLinear(num_regions, hidden, len(self.scales))
+        self.hidden = ExpertLinear(num_regions, 2 * dim * num_scales, hidden)
+        self.out = ExpertLinear(num_regions, hidden, num_scales)
+        nn.init.normal_(self.out.weight, std=0.5)  # distinct choices per sample from the start (not ~uniform)
 
-    def forward(self, crops: torch.Tensor) -> torch.Tensor:
-        """crops [B, R, C, h, w] → scale logits [R, B, S] (softmax is applied by the HMoE gate)."""
-        features = motion_features(crops, self.scales)  # [R, B, 3S]
-        return self.out(F.gelu(self.hidden(features)))  # [R, B, S]
+    def forward(self, tokens: torch.Tensor, counts: list[int]) -> torch.Tensor:
+        """tokens [R, B, N, D] with scales as consecutive groups of ``counts`` → logits [R, B, S]."""
+        groups = tokens.split(counts, dim=2)  # S x [R, B, n_s, D]
+        stats = [torch.cat([g.mean(dim=2), g.amax(dim=2)], dim=-1) for g in groups]  # S x [R, B, 2D]
+        return self.out(F.gelu(self.hidden(torch.cat(stats, dim=-1))))  # [R, B, S]

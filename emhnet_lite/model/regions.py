@@ -15,17 +15,30 @@ CANONICAL_CENTRES: tuple[tuple[float, float], ...] = (
     (10.26 / 28, 22.12 / 28),
     (20.58 / 28, 22.26 / 28),
 )
+#: The landmark layout of ``preprocess.regions.region_boxes`` on the canonical template (aligned crop, eyes at
+#: x = 0.3 and 0.7): eye+brow and lip-corner centres and box sides (0.8 and 0.6 x the inter-ocular distance
+#: 0.4), as fractions of the input side (a test checks them against the preprocessing code).
+LANDMARK_CENTRES: tuple[tuple[float, float], ...] = ((0.2846, 0.3131), (0.7154, 0.3131), (0.299, 0.706),
+                                                     (0.701, 0.706))
+LANDMARK_SIDES: tuple[float, ...] = (0.32, 0.32, 0.24, 0.24)
 
 
 def canonical_boxes(height: int, width: int, fraction: float = 0.5, batch: int | None = None,
-                    device: torch.device | None = None) -> torch.Tensor:
+                    device: torch.device | None = None, layout: str = "landmark") -> torch.Tensor:
     """The default region layout scaled to H, W: boxes [4, 4] (or [batch, 4, 4]) (x0, y0, x1, y1).
 
-    Boxes are ``fraction`` of the side (14 px at 28) and shifted inward so they lie inside the image.
+    ``landmark``: the preprocessing's landmark boxes on the canonical face; ``quadrant``: HTNet's fallback
+    centres with boxes of ``fraction`` of the side. Boxes are shifted inward so they lie inside the image.
     """
-    half_w, half_h = fraction * width / 2, fraction * height / 2
+    if layout == "landmark":
+        centres, sides = LANDMARK_CENTRES, [(s * width, s * height) for s in LANDMARK_SIDES]
+    elif layout == "quadrant":
+        centres, sides = CANONICAL_CENTRES, [(fraction * width, fraction * height)] * len(CANONICAL_CENTRES)
+    else:
+        raise ValueError(f"canonical_boxes: layout {layout!r}; expected 'landmark' or 'quadrant'")
     rows = []
-    for cx_frac, cy_frac in CANONICAL_CENTRES:
+    for (cx_frac, cy_frac), (side_w, side_h) in zip(centres, sides, strict=True):
+        half_w, half_h = side_w / 2, side_h / 2
         cx = min(max(cx_frac * width, half_w), width - half_w)
         cy = min(max(cy_frac * height, half_h), height - half_h)
         rows.append([cx - half_w, cy - half_h, cx + half_w, cy + half_h])
@@ -38,14 +51,20 @@ def is_vmapped(tensor: torch.Tensor) -> bool:
     return torch._C._functorch.is_batchedtensor(tensor)
 
 
-def check_boxes(flow: torch.Tensor, boxes: torch.Tensor | None) -> torch.Tensor:
-    """Validate ``boxes`` against ``flow`` [B, C, H, W]; ``None`` → the canonical layout. Returns [B, R, 4]."""
+def check_boxes(flow: torch.Tensor, boxes: torch.Tensor | None, num_regions: int = len(REGION_NAMES),
+                layout: str = "landmark") -> torch.Tensor:
+    """Validate ``boxes`` [B, R', 4] against ``flow`` [B, C, H, W]; ``None`` → the canonical ``layout``. Returns
+    the first ``num_regions`` boxes [B, R, 4] (REGION_NAMES order; a model with fewer experts uses fewer)."""
     batch, _, height, width = flow.shape
     if boxes is None:
-        return canonical_boxes(height, width, batch=batch, device=flow.device)
-    if boxes.ndim != 3 or boxes.shape[0] != batch or boxes.shape[1:] != (len(REGION_NAMES), 4):
-        raise ValueError(f"boxes must be [B={batch}, {len(REGION_NAMES)}, 4] (x0, y0, x1, y1) in "
+        if num_regions > len(REGION_NAMES):
+            raise ValueError(f"a model with {num_regions} regions needs boxes [B, {num_regions}, 4]; there is no "
+                             f"canonical layout beyond the {len(REGION_NAMES)} regions {REGION_NAMES}")
+        return canonical_boxes(height, width, batch=batch, device=flow.device, layout=layout)[:, :num_regions]
+    if boxes.ndim != 3 or boxes.shape[0] != batch or boxes.shape[1] < num_regions or boxes.shape[2] != 4:
+        raise ValueError(f"boxes must be [B={batch}, R >= {num_regions}, 4] (x0, y0, x1, y1) in "
                          f"{REGION_NAMES} order, got {tuple(boxes.shape)}")
+    boxes = boxes[:, :num_regions]
     if is_vmapped(boxes):  # inside a fold ensemble: values were checked before training (no data branches)
         return boxes.to(device=flow.device, dtype=torch.float32)
     if not torch.isfinite(boxes).all():

@@ -16,6 +16,9 @@ NORMALIZATIONS = ("robust_scale", "minmax255", "none")
 APEX_POLICIES = ("table", "middle", "spot")
 ON_FACE_PROBLEM = ("canonical", "error")
 GLOBAL_MOTION = ("median", "none")
+#: ``landmark``: square boxes centred on the region landmarks, sides from the inter-ocular distance;
+#: ``quadrant``: the former layout, boxes of half the image side (near-quadrants that overlap a lot).
+REGION_LAYOUTS = ("landmark", "quadrant")
 
 
 @dataclass(frozen=True)
@@ -47,13 +50,17 @@ class PreprocessConfig:
     robust_clip: float = 3.0  # after scaling, values are clipped to [-clip, clip]
     apex_policy: str = "table"  # for clips without an annotated apex (SMIC): table / middle / spot
     spot_size: int = 96  # side of the aligned crops used by apex spotting (Farneback, drift-compensated)
-    region_fraction: float = 0.5  # region box side as a fraction of size (14 px at 28, like HTNet)
+    region_layout: str = "landmark"  # landmark-centred boxes sized by the inter-ocular distance, or "quadrant"
+    region_eye_iod: float = 0.8  # eye+brow box side / inter-ocular distance (landmark layout)
+    region_lip_iod: float = 0.6  # lip-corner box side / inter-ocular distance (landmark layout)
+    region_fraction: float = 0.5  # quadrant layout: box side as a fraction of size (14 px at 28, like HTNet)
     max_nonfinite_fraction: float = 0.01  # NaN/inf flow pixels zeroed (counted) up to this fraction
 
     def __post_init__(self) -> None:
         checks = [("landmark_source", LANDMARK_SOURCES), ("flow_backend", FLOW_BACKENDS),
                   ("normalization", NORMALIZATIONS), ("apex_policy", APEX_POLICIES),
-                  ("on_no_face", ON_FACE_PROBLEM), ("global_motion", GLOBAL_MOTION)]
+                  ("on_no_face", ON_FACE_PROBLEM), ("global_motion", GLOBAL_MOTION),
+                  ("region_layout", REGION_LAYOUTS)]
         for name, allowed in checks:
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"PreprocessConfig.{name}={getattr(self, name)!r}; expected one of {allowed}")
@@ -61,6 +68,8 @@ class PreprocessConfig:
             raise ConfigError(f"PreprocessConfig: size={self.size} must be >= 8 and crop_size={self.crop_size} >= 32")
         if not 0.0 < self.region_fraction <= 1.0:
             raise ConfigError(f"PreprocessConfig.region_fraction={self.region_fraction} must be in (0, 1]")
+        if self.region_eye_iod <= 0 or self.region_lip_iod <= 0:
+            raise ConfigError("PreprocessConfig.region_eye_iod and region_lip_iod must be > 0")
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> PreprocessConfig:
@@ -89,4 +98,6 @@ PREPROCESS_PRESETS: dict[str, PreprocessConfig] = {
     "fast": PreprocessConfig(flow_backend="farneback"),
     # SMIC apex by spotting instead of the middle frame
     "spot": PreprocessConfig(apex_policy="spot"),
+    # the former region layout: half-side boxes around the region centres (near-quadrants)
+    "quadrant": PreprocessConfig(region_layout="quadrant"),
 }

@@ -93,7 +93,8 @@ def prepare_frames(onset_image: np.ndarray, apex_image: np.ndarray, config: Prep
     normalized = normalize_flow(resize_flow(raw_flow, strain, config.size), config)  # [3, size, size]
     scale = config.size / config.crop_size  # crop px → input px, pixel-centre convention
     points_input = (transform_points(found.points, matrix) + 0.5) * scale - 0.5  # [68, 2] (x, y)
-    boxes = region_boxes(points_input, config.size, config.region_fraction)  # [4, 4]
+    boxes = region_boxes(points_input, config.size, config.region_fraction, config.region_layout,
+                         config.region_eye_iod, config.region_lip_iod)  # [4, 4]
     info = {"landmark_source": found.source, "flow_backend": config.flow_backend,
             "global_motion_px": [round(float(value), 4) for value in global_motion],
             "fallbacks": list(found.fallbacks) + flow_fallbacks + normalized.fallbacks}

@@ -171,7 +171,7 @@ def run_fold(
     started = time.perf_counter()
     plan = plan_fold(data, fold, config)
     seed_everything(plan.seed)
-    model = model_factory(config.model, **config.model_overrides)
+    model = model_factory(config.model, **config.model_kwargs())
     recorder = FoldRecorder(plan, config, on_epoch)
     train_model(
         model,

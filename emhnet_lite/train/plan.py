@@ -33,8 +33,13 @@ class LosoConfig:
     seed: int = 0  # fold k uses seed + k
     val_subjects: int = 4  # validation subjects drawn from the fold's training subjects (selection="val")
     model_overrides: dict[str, Any] = field(default_factory=dict)
+    ablation: str = "full"  # a named EMHNet ablation (emhnet_lite.model.ABLATIONS), recorded in config.json
 
     def __post_init__(self) -> None:
+        from emhnet_lite.model import ABLATIONS
+
+        if self.ablation not in ABLATIONS:
+            raise ConfigError(f"LosoConfig.ablation={self.ablation!r}; expected one of {list(ABLATIONS)}")
         if self.selection not in SELECTIONS:
             raise ConfigError(f"LosoConfig.selection={self.selection!r}; expected one of {SELECTIONS}")
         if self.selection == "val" and self.val_subjects < 1:
@@ -47,6 +52,10 @@ class LosoConfig:
         if self.selection == "val" and self.val_subjects >= n_subjects - 1:
             raise ConfigError(f"--val-subjects {self.val_subjects}: each fold has only {n_subjects - 1} training "
                               f"subjects; use at most {n_subjects - 2}")
+
+    def model_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of the model factory: the overrides, plus the ablation when it is not ``full``."""
+        return self.model_overrides if self.ablation == "full" else {**self.model_overrides, "ablation": self.ablation}
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -72,7 +81,7 @@ def model_fingerprint(factory: ModelFactory, config: LosoConfig) -> dict[str, An
     state = torch.random.get_rng_state()
     try:
         torch.manual_seed(config.seed)
-        model = factory(config.model, **config.model_overrides)
+        model = factory(config.model, **config.model_kwargs())
     finally:
         torch.random.set_rng_state(state)
     digest = hashlib.sha256()
@@ -89,6 +98,7 @@ def resolved_config(
     return {
         "model": config.model,
         "model_overrides": config.model_overrides,
+        "ablation": config.ablation,
         "model_fingerprint": model_fingerprint(model_factory or default_model_factory, config),
         "train": config.train.as_dict(),
         "selection": config.selection,

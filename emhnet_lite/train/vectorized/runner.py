@@ -47,7 +47,7 @@ def run_members_vectorized(
     """
     from emhnet_lite.train.vectorized.trainer import FoldJob, train_folds
 
-    shared = {(m.config.model, json.dumps(m.config.model_overrides, sort_keys=True, default=str), m.config.train)
+    shared = {(m.config.model, json.dumps(m.config.model_kwargs(), sort_keys=True, default=str), m.config.train)
               for m in members}
     if len(shared) != 1:
         raise ValueError(f"run_members_vectorized: members differ in model or schedule ({len(shared)} kinds); "
@@ -58,7 +58,7 @@ def run_members_vectorized(
     models = []
     for plan, member in zip(plans, members, strict=True):
         seed_everything(plan.seed)  # the same initial weights as run_fold
-        models.append(model_factory(member.config.model, **member.config.model_overrides))
+        models.append(model_factory(member.config.model, **member.config.model_kwargs()))
     jobs = [
         FoldJob(seed=plan.seed, train=plan.train, eval_sets=plan.eval_sets, on_epoch=recorder, source=data,
                 rows=torch.from_numpy(plan.train_rows))
