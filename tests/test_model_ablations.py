@@ -216,3 +216,18 @@ def test_ablation_rows_in_the_cost_table():
     rows = {row.name: row for row in cost_table(["emhnet_tiny"] + names, timing=False)}
     assert rows["emhnet_tiny:no_regions"].parameters < rows["emhnet_tiny:no_router"].parameters
     assert rows["emhnet_tiny:single_scale"].flops_per_sample < rows["emhnet_tiny"].flops_per_sample
+
+
+def test_gumbel_option_explores_in_training_and_is_deterministic_at_inference():
+    model = _model(gumbel=True)
+    flow = _flow(16)
+    torch.manual_seed(1)
+    first = model(flow, return_aux=True)[1]["scale_weights"].argmax(-1)
+    second = model(flow, return_aux=True)[1]["scale_weights"].argmax(-1)
+    assert not torch.equal(first, second), "Gumbel noise should vary the training-time choices"
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(flow, return_aux=True)[1]["partition"], model(flow, return_aux=True)[1]["partition"])
+    # the default (no noise) is deterministic in training too: a seed fixes the choices
+    plain = _model().train()
+    assert torch.equal(plain(flow, return_aux=True)[1]["scale_weights"], plain(flow, return_aux=True)[1]["scale_weights"])
