@@ -231,3 +231,15 @@ def test_gumbel_option_explores_in_training_and_is_deterministic_at_inference():
     # the default (no noise) is deterministic in training too: a seed fixes the choices
     plain = _model().train()
     assert torch.equal(plain(flow, return_aux=True)[1]["scale_weights"], plain(flow, return_aux=True)[1]["scale_weights"])
+
+
+@pytest.mark.parametrize("name", ["emhnet_tiny", "emhnet"])
+def test_fused_and_explicit_attention_paths_agree(name):
+    """Eval-mode forward with aux (explicit softmax, weights kept) = plain forward (fused SDPA, one call per scale)."""
+    model = _model(name).eval()
+    flow = _flow(3)
+    with torch.no_grad():
+        fused = model(flow)
+        explicit, aux = model(flow, return_aux=True)
+    assert aux["attention"]["expert_self"][0] is not None
+    torch.testing.assert_close(fused, explicit, rtol=1e-4, atol=1e-5)
