@@ -7,6 +7,7 @@ Python calls; expert-first layout makes that matmul copy-free.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -100,25 +101,20 @@ def grouped_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tenso
     q/k/v [E, B, h, N, dh] → out [E, B, h, N, dh] and (``need_weights``) the full weights [E, B, h, N, N],
     zero where attention is not allowed.
     """
+    starts = [0, *itertools.accumulate(counts)]
     queries, keys, values = (t.split(counts, dim=3) for t in (query, key, value))
     outputs, maps = [], []
     for g in range(len(counts)):
-        if across:
-            k = torch.cat([keys[j] for j in range(len(counts)) if j != g], dim=3)
-            v = torch.cat([values[j] for j in range(len(counts)) if j != g], dim=3)
-        else:
-            k, v = keys[g], values[g]
+        columns = [j for j in range(len(counts)) if (j != g) == across]  # the key groups group g may see
+        k, v = (parts[columns[0]] if len(columns) == 1 else torch.cat([parts[j] for j in columns], dim=3)
+                for parts in (keys, values))  # [E, B, h, n_keys, dh]
         out, weights = attend(queries[g], k, v, need_weights=need_weights)  # [E, B, h, n_g, dh]
         outputs.append(out)
-        if need_weights:
-            pieces = list(weights.split([c for j, c in enumerate(counts) if j != g], dim=-1)) if across else []
-            row = [weights.new_zeros(*weights.shape[:-1], c) for c in counts]
-            for j in range(len(counts)):
-                if across and j != g:
-                    row[j] = pieces.pop(0)
-                elif not across and j == g:
-                    row[j] = weights
-            maps.append(torch.cat(row, dim=-1))  # [E, B, h, n_g, N]
+        if need_weights:  # place the weights in their key columns of an [.., n_g, N] row of zeros
+            row = weights.new_zeros(*weights.shape[:-1], starts[-1])
+            for j, piece in zip(columns, weights.split([counts[j] for j in columns], dim=-1), strict=True):
+                row[..., starts[j]:starts[j + 1]] = piece
+            maps.append(row)
     return torch.cat(outputs, dim=3), (torch.cat(maps, dim=3) if need_weights else None)
 
 
