@@ -105,6 +105,10 @@ def test_cli_ablation_is_recorded_and_checked(tmp_path: Path) -> None:
 
     expected = count_parameters(build_model("emhnet_tiny", ablation="no_global"))
     assert recorded["model_fingerprint"]["parameters"] == expected
+    from emhnet_lite.train.predict import load_fold_models
+
+    _, folds = load_fold_models(tmp_path / "no_global", torch.device("cpu"))  # the checkpoints reload as that ablation
+    assert folds and all(len(f.model.global_blocks) == 0 for f in folds)
     with pytest.raises(SystemExit) as stop:
         cli.main([*common, "--out", str(tmp_path / "bad"), "--ablation", "no_such_part"])
     assert stop.value.code == 2

@@ -51,7 +51,8 @@ def load_fold_models(run_dir: str | os.PathLike, device: torch.device) -> tuple[
         checkpoint = fold_dir / "checkpoint.pt"
         if not checkpoint.is_file():
             raise RunFolderError(f"{fold_dir}: finished fold without checkpoint.pt")
-        model = default_model_factory(config["model"], **config["model_overrides"])
+        ablation = {"ablation": config["ablation"]} if config.get("ablation", "full") != "full" else {}
+        model = default_model_factory(config["model"], **config["model_overrides"], **ablation)
         model.load_state_dict(load_checkpoint(checkpoint)["state_dict"])
         folds.append(FoldModel(fold_dir.name, f"{info['dataset']}/{info['subject']}", model.to(device).eval()))
     if not folds:
