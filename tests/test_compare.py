@@ -13,7 +13,6 @@ from fake_cache import write_cache
 from test_vectorized import assert_same_results, uneven_composite
 
 from emhnet_lite import cli
-from emhnet_lite import model as model_package
 from emhnet_lite.runs import load_run
 from emhnet_lite.train import LosoConfig, TrainConfig, run_loso
 from emhnet_lite.train.grid import SEED_STRIDE, parse_seeds, read_cells
@@ -134,12 +133,19 @@ def test_bad_grids_exit_2(tmp_path: Path, cache: Path, capsys: pytest.CaptureFix
     assert not (tmp_path / "g").exists()  # refused before anything is written
 
 
-@pytest.mark.skipif(hasattr(model_package, "ABLATIONS"), reason="the installed model has named ablations")
-def test_ablations_without_model_support_exit_2(tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture) -> None:
-    args = ["compare", "--data", str(cache), "--models", "emhnet_tiny", "--ablations", "full,no_router",
-            "--out", str(tmp_path / "g")]
-    assert cli.main(args) == 2
-    assert "no named ablations" in capsys.readouterr().err
+def test_ablation_grid_cells_record_their_ablation(tmp_path: Path, cache: Path) -> None:
+    """--ablations reaches each EMHNet cell's config.json (and so its model); other models run full once."""
+    out = tmp_path / "g"
+    args = ["compare", "--data", str(cache), "--models", "ststnet,emhnet_tiny", "--ablations", "full,no_router",
+            "--seeds", "0", "--epochs", "1", "--bootstrap", "50", "--vectorize-folds", "2", "--out", str(out)]
+    assert cli.main(args) == 0
+    cells = read_cells(out)
+    assert sorted(cells["variant"]) == ["emhnet_tiny", "emhnet_tiny:no_router", "ststnet"]
+    for _, cell in cells.iterrows():
+        assert load_run(cell["run_dir"]).config["ablation"] == cell["ablation"]
+    full, no_router = (load_run(cells.set_index("variant").loc[v, "run_dir"]) for v in ("emhnet_tiny", "emhnet_tiny:no_router"))
+    assert full.config["model_fingerprint"] != no_router.config["model_fingerprint"]
+    assert set(pd.read_csv(out / "summary.csv")["variant"]) == set(cells["variant"])
 
 
 def test_difficulty_is_validated_and_bound() -> None:

@@ -56,22 +56,13 @@ def _split(text: str) -> list[str]:
 
 
 def ablation_support(ablations: list[str]) -> set[str]:
-    """Models that take ablations; a clear UsageError when the installed model has none or not these."""
-    from emhnet_lite import model as model_package
-    from emhnet_lite.model import MODEL_REGISTRY, EMHNet
-    from emhnet_lite.train import LosoConfig
+    """Models that take ablations (the EMHNet family); a clear UsageError for names not in ``model.ABLATIONS``."""
+    from emhnet_lite.model import ABLATIONS, MODEL_REGISTRY, EMHNet
 
-    emhnet_models = {name for name, (cls, _) in MODEL_REGISTRY.items() if cls is EMHNet}
-    if ablations == ["full"]:
-        return emhnet_models
-    known = getattr(model_package, "ABLATIONS", None)
-    if known is None or "ablation" not in {f.name for f in dataclasses.fields(LosoConfig)}:
-        raise UsageError(f"--ablations {','.join(ablations)}: this kit's model has no named ablations "
-                         "(emhnet_lite.model.ABLATIONS / LosoConfig.ablation); only 'full' can run")
-    unknown = [a for a in ablations if a not in known]
+    unknown = [a for a in ablations if a not in ABLATIONS]
     if unknown:
-        raise UsageError(f"--ablations: unknown ablation(s) {unknown}; known: {list(known)}")
-    return emhnet_models
+        raise UsageError(f"--ablations: unknown ablation(s) {unknown}; known: {list(ABLATIONS)}")
+    return {name for name, (cls, _) in MODEL_REGISTRY.items() if cls is EMHNet}
 
 
 def synthme_loader(difficulty: str | None):
@@ -169,8 +160,8 @@ def run(args: argparse.Namespace) -> int:
         for model, ablation in spec.variants(ablation_models):
             mine = [c for c in cells if (c.model, c.ablation, c.data_seed) == (model, ablation, data_seed)]
             train = get_preset(args.preset, **overrides) if args.preset else default_for_model(model, **overrides)
-            extra = {"ablation": ablation} if ablation != "full" else {}
-            configs = [LosoConfig(model=model, train=train, selection=args.select, seed=c.seed * SEED_STRIDE, **extra)
+            configs = [LosoConfig(model=model, train=train, selection=args.select, seed=c.seed * SEED_STRIDE,
+                                  ablation=ablation)
                        for c in mine]
             run_loso(data, configs, [c.run_dir for c in mine], shard=shard, resume=args.resume, device=args.device,
                      data_source=source, merge=not args.no_merge, vectorize_folds=vectorize[model])
