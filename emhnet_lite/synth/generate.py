@@ -34,8 +34,7 @@ from emhnet_lite.synth.motion import (
     ClipMotion,
     au_field,
     blink_field,
-    forward_positions,
-    ground_truth_flow,
+    clip_truth,
     intensity_profile,
     sample_motion,
 )
@@ -114,13 +113,7 @@ def _render_clip(plan: ClipPlan, face: FaceShape, base: np.ndarray, habit: int, 
         noisy = warped * gain + rng.normal(0, motion.noise_sigma, warped.shape).astype(np.float32)
         frames.append(np.clip(np.round(noisy), 0, 255).astype(np.uint8))
     onset_field, apex_field = displacement(plan.onset), displacement(plan.true_apex)
-    truth = {
-        "flow": ground_truth_flow(onset_field, apex_field),  # [H, W, 2] (u, v) px, onset -> apex
-        "landmarks_neutral": face.landmarks.astype(np.float32),  # [68, 2] (x, y)
-        "landmarks_onset": forward_positions(onset_field, face.landmarks),
-        "landmarks_apex": forward_positions(apex_field, face.landmarks),
-        "frames": np.array([plan.onset, plan.true_apex, plan.offset], np.int64),  # onset, true apex, offset
-    }
+    truth = clip_truth(onset_field, apex_field, face.landmarks, (plan.onset, plan.true_apex, plan.offset))
     return frames, truth, motion
 
 

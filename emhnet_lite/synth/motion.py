@@ -194,3 +194,15 @@ def ground_truth_flow(onset_field: np.ndarray, apex_field: np.ndarray) -> np.nda
     grid = np.stack([grid_x, grid_y], -1)
     texture_points = grid - onset_field
     return (forward_positions(apex_field, texture_points) - grid).astype(np.float32)
+
+
+def clip_truth(onset_field: np.ndarray, apex_field: np.ndarray, landmarks: np.ndarray,
+               frames: tuple[int, int, int]) -> dict[str, np.ndarray]:
+    """A clip's ground truth (flow, landmarks, onset/true-apex/offset frames), one definition for every level."""
+    return {
+        "flow": ground_truth_flow(onset_field, apex_field),  # [H, W, 2] (u, v) px, onset -> apex
+        "landmarks_neutral": landmarks.astype(np.float32),  # [68, 2] (x, y)
+        "landmarks_onset": forward_positions(onset_field, landmarks),
+        "landmarks_apex": forward_positions(apex_field, landmarks),
+        "frames": np.array(frames, np.int64),  # onset, true apex, offset
+    }

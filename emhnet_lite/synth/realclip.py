@@ -19,8 +19,7 @@ from emhnet_lite.synth.motion import (
     ClipMotion,
     au_field,
     blink_field,
-    forward_positions,
-    ground_truth_flow,
+    clip_truth,
     sample_motion,
 )
 from emhnet_lite.synth.realism import (
@@ -112,13 +111,7 @@ def render_real_clip(plan: ClipPlan, subject: Dressed, habit: int, fps: int, col
         noisy = warped * gain + noise.sample(rng) * np.float32(sigma)
         frames.append(np.clip(noisy + 0.5, 0, 255).astype(np.uint8))
     onset_field, apex_field = displacement(plan.onset), displacement(plan.true_apex)
-    truth = {
-        "flow": ground_truth_flow(onset_field, apex_field),  # [H, W, 2] (u, v) px, onset -> apex
-        "landmarks_neutral": face.landmarks.astype(np.float32),  # [68, 2] (x, y)
-        "landmarks_onset": forward_positions(onset_field, face.landmarks),
-        "landmarks_apex": forward_positions(apex_field, face.landmarks),
-        "frames": np.array([plan.onset, plan.true_apex, plan.offset], np.int64),  # onset, true apex, offset
-    }
+    truth = clip_truth(onset_field, apex_field, face.landmarks, (plan.onset, plan.true_apex, plan.offset))
     blink_frame = None
     if use_blink:
         blink_frame = plan.first_frame + int(round(_blink_timing(nuisance, motion, ms_per_frame)[0] / ms_per_frame))
