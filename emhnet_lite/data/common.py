@@ -58,6 +58,19 @@ class DataFormatError(KitError, ValueError):
         super().__init__(f"{', '.join(where)}: {message}")
 
 
+def read_text_csv(path: str | os.PathLike, columns: Iterable[str], what: str) -> pd.DataFrame:
+    """A small CSV the kit reads (sample list, annotation) as strings; a missing file or column is a DataFormatError."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, f"{what} not found")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataFormatError(path, f"missing column(s) {missing}; expected {list(columns)}, found {list(frame.columns)}",
+                              1, missing[0])
+    return frame
+
+
 def label_for(dataset: str, emotion: str, file: str | os.PathLike, row: int | None,
               column: str) -> int | None:
     """3-class label of a source emotion (``None`` when the composite drops it); unknown labels raise."""

@@ -11,7 +11,7 @@ import pandas as pd
 
 from emhnet_lite.constants import CLASS_NAMES, DATASETS, PUBLISHED_COMPOSITE, PUBLISHED_TOTAL
 from emhnet_lite.data.casme2 import casme2_subject_id, read_casme2
-from emhnet_lite.data.common import TABLE_COLUMNS, DataFormatError
+from emhnet_lite.data.common import TABLE_COLUMNS, DataFormatError, read_text_csv
 from emhnet_lite.data.samm import read_samm, samm_subject_id
 from emhnet_lite.data.smic import read_smic, smic_clip_key, smic_subject_id
 
@@ -32,12 +32,7 @@ def read_sample_list(path: str | os.PathLike) -> pd.DataFrame:
     Errors name the file, the CSV line (header = line 1) and the field.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, "sample list not found")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in SAMPLE_LIST_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataFormatError(path, f"missing column(s) {missing}; found {list(frame.columns)}", 1, missing[0])
+    frame = read_text_csv(path, SAMPLE_LIST_COLUMNS, "sample list")
     rows = []
     for index, record in frame.iterrows():
         line = int(index) + 2

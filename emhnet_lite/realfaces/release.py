@@ -23,7 +23,7 @@ import pandas as pd
 
 from emhnet_lite.constants import CLASS_NAMES
 from emhnet_lite.data.casme2 import CASME2_FRAMES, CASME2_WORKBOOK, casme2_subject_id
-from emhnet_lite.data.common import EMOTION_TO_LABEL, DataFormatError
+from emhnet_lite.data.common import EMOTION_TO_LABEL, DataFormatError, read_text_csv
 from emhnet_lite.data.frames import read_video_frames, video_info
 from emhnet_lite.errors import OutputExistsError
 from emhnet_lite.realfaces.media import sha256_of
@@ -59,13 +59,7 @@ def read_annotations(path: str | os.PathLike, videos: Iterable[str] | None = Non
     are checked when the release is written.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, "annotation CSV not found")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in ANNOTATION_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataFormatError(path, f"missing column(s) {missing}; expected {list(ANNOTATION_COLUMNS)}", 1,
-                              missing[0])
+    frame = read_text_csv(path, ANNOTATION_COLUMNS, "annotation CSV")
     if frame.empty:
         raise DataFormatError(path, "no clips annotated")
     known = None if videos is None else set(videos)
