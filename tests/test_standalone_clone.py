@@ -15,7 +15,7 @@ REFERENCE_TESTS = ("tests/test_metrics_pooled.py", "tests/test_data_readers.py")
 
 
 def test_bare_clone_runs_reference_tests_without_skips(tmp_path: Path) -> None:
-    """Clone HEAD into an empty folder (no ../shared beside it) and run the tests that read reference data."""
+    """Clone HEAD into an empty folder (no peer folder beside it) and run the tests that read reference data."""
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.fail(f"{ROOT} is not a git checkout with git available: the clone check cannot run")
     clone = tmp_path / "alone" / "emhnet-lite"
