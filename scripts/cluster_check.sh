@@ -154,7 +154,7 @@ say "SLURM up: 1 node, $CPUS CPUs, $MEM_MB MB; ports $CTLD_PORT/$SLURMD_PORT on 
 
 # --- 3. a small SynthME cache and the single-process reference -------------------------------------------------
 "$BIN/emhnet" synth --out "$WORK/data/synth" --scale 0.05 --seed 0 >"$WORK/log/synth.log" 2>&1
-"$BIN/emhnet" prepare --data "$WORK/data/synth" --out "$WORK/data/cache" --workers 1 --strict \
+"$BIN/emhnet" prepare --data "$WORK/data/synth" --out "$WORK/data/cache" --workers 1 --on-error raise \
   >"$WORK/log/prepare.log" 2>&1
 CACHE=$(dirname "$(ls "$WORK"/data/cache/*/manifest.csv)")
 say "prepared $CACHE"
