@@ -2,7 +2,7 @@
 
 For each amplitude factor ``f`` of the grid (AU peak range ``[1, 3] * f`` px at CASME II's canvas) and each
 calibration seed (>= 1000): ``emhnet synth --difficulty real``, ``emhnet prepare --landmarks dlib`` and a
-leak-free STSTNet LOSO (``--select last``, STSTNet's default schedule, 68 folds). The choice: the factor
+leak-free STSTNet LOSO (``--select last``, the `tiny` schedule, 68 folds). The choice: the factor
 whose calibration composite UF1 lies in the target band (0.68-0.78, leak-free re-runs of STSTNet on the
 real composite) with CASME II the best dataset by >= ``--margin``, closest to the band's centre (if none
 qualifies: the closest to the centre, reported as a miss). Then the chosen factor is run on the
@@ -124,7 +124,7 @@ def choose(rows: list[dict], margin: float) -> tuple[float, bool]:
 def report(result: dict, path_md: Path) -> None:
     """``results/synthme_calibration.md``: grid, choice, evaluation spread."""
     lines = ["# SynthME 2 calibration: the `real` amplitude", "",
-             "Written by `benchmarks/calibrate_synthme.py` (STSTNet, its default schedule, leak-free `last` "
+             "Written by `benchmarks/calibrate_synthme.py` (STSTNet, the `tiny` schedule (its default before the schedule tuning), leak-free `last` "
              "selection, full scale, 68-subject LOSO, `emhnet prepare --landmarks dlib`). The amplitude factor "
              "scales the AU peak range [1, 3] px (at CASME II's canvas). Chosen on calibration seeds "
              f"{result['calibration_seeds']} only; evaluation seeds {result['evaluation_seeds']} were not used "
@@ -184,7 +184,7 @@ def main() -> None:
         for seed in args.calibration_seeds:
             cache, timings = prepared(args.work, factor, seed)
             row = {"factor": factor, "seed": seed, **timings, **loso(args.work, cache, f"ststnet_f{factor:g}_seed{seed}",
-                                                                       jobs=args.jobs)}
+                                                                       jobs=args.jobs, preset="tiny")}
             calibration.append(row)
             print(json.dumps(row), flush=True)
     factor, met = choose(calibration, args.margin)
@@ -202,7 +202,8 @@ def main() -> None:
         evaluation = []
         for seed in args.eval_seeds:
             cache, timings = prepared(args.work, factor, seed)
-            row = {"seed": seed, **timings, **loso(args.work, cache, f"ststnet_f{factor:g}_seed{seed}", jobs=args.jobs)}
+            row = {"seed": seed, **timings, **loso(args.work, cache, f"ststnet_f{factor:g}_seed{seed}", jobs=args.jobs,
+                                                 preset="tiny")}
             evaluation.append(row)
             print(json.dumps(row), flush=True)
         composite = pd.Series([r["uf1"]["composite"] for r in evaluation])

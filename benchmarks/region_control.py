@@ -1,10 +1,11 @@
 """The region control: STSTNet, HTNet-reduced and EMHNet-tiny on SynthME 2 ``real`` and ``real`` +
-``region_control``, same data, same schedule (``tiny``), leak-free ``last`` selection, 68-fold LOSO.
+``region_control``, same data, each model's default schedule (or one ``--preset`` for all), leak-free ``last``
+selection, 68-fold LOSO, training seed 0.
 
 A regional model (EMHNet, HTNet) must not win by construction: under ``region_control`` the
 class-defining motion sits between the region centres (docs/data.md), the nuisances stay in the regions.
-Reuses the calibration's synth/prepare/LOSO steps (``calibrate_synthme.py``), so ``real`` runs of the
-evaluation seeds are shared with it.
+Reuses the calibration's synth/prepare/LOSO steps (``calibrate_synthme.py``); the ``real`` runs of several
+seeds give each model's mean ± sd over SynthME seeds.
 
     .venv/bin/python benchmarks/region_control.py --work runs/calibration [--seeds 0] [--models ststnet ...]
         [--partial]
@@ -30,11 +31,10 @@ from calibrate_synthme import REPO, loso, prepared  # noqa: E402
 from emhnet_lite.metrics import uf1_uar  # noqa: E402
 from emhnet_lite.synth.config import DIFFICULTIES  # noqa: E402
 
-#: name -> (model, model overrides, description); HTNet-reduced as in benchmarks/bench_loso.py
+#: name -> (model, model overrides, description)
 MODELS = {
     "ststnet": ("ststnet", (), "STSTNet (three-stream shallow CNN, as published)"),
-    "htnet_reduced": ("htnet", ("dim=32", "heads=2", "block_repeats=(1,1,2)"),
-                      "HTNet-shaped, reduced: widths 32/64/128, depths 1/1/2"),
+    "htnet_reduced": ("htnet_reduced", (), "HTNet-shaped, reduced: widths 32/64/128, depths 1/1/2"),
     "emhnet_tiny": ("emhnet_tiny", (), "EMHNet-tiny (this kit's CPU preset)"),
 }
 
@@ -47,6 +47,8 @@ def main() -> None:
     parser.add_argument("--controls", nargs="+", default=["real", "region_control"],
                         choices=["real", "region_control"])
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--preset", default=None,
+                        help="one training preset for every model (default: each model's own default schedule)")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "synthme_region_control")
     parser.add_argument("--partial", action="store_true", help="report finished folds of unfinished runs")
     args = parser.parse_args()
@@ -60,8 +62,9 @@ def main() -> None:
             cache, timings = prepared(args.work, factor, seed, region_control=control == "region_control")
             for name in args.models:
                 model, model_args, description = MODELS[name]
-                result = loso(args.work, cache, run_name(name, factor, seed, control), model, model_args, args.jobs,
-                              preset=None if name == "ststnet" else "tiny")
+                result = loso(args.work, cache, run_name(name, factor, seed, control, args.preset), model, model_args,
+                              args.jobs,
+                              preset=args.preset)
                 rows.append({"seed": seed, "data": control, "model": name, "description": description,
                              "dlib_found": timings["dlib_found"], **result})
                 print(json.dumps(rows[-1]), flush=True)
@@ -69,8 +72,10 @@ def main() -> None:
                            **{f"uf1_{k}": v for k, v in r["uf1"].items()}} for r in rows])
     args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
     lines = ["# SynthME 2 region control", "",
-             "Written by `benchmarks/region_control.py`: 68-fold LOSO, `tiny` schedule for every model (STSTNet's "
-             "default), leak-free `last` selection, `emhnet prepare --landmarks dlib`; `real` as calibrated "
+             "Written by `benchmarks/region_control.py`: 68-fold LOSO, "
+             + (f"the `{args.preset}` schedule for every model" if args.preset else
+                "each model's default schedule (`emhnet_lite.train.config.MODEL_DEFAULT_PRESET`)")
+             + ", training seed 0, leak-free `last` selection, `emhnet prepare --landmarks dlib`; `real` as calibrated "
              f"(amplitude factor {factor:g}), `region_control` = the same level with class-defining motion moved "
              "off the region centres. SynthME seeds: " + ", ".join(map(str, args.seeds)) + ".", "",
              "| data | model | seed | composite UF1 | CASME II | SAMM | SMIC |", "|---|---|---|---|---|---|---|"]
@@ -93,11 +98,10 @@ def main() -> None:
     print("\n".join(lines))
 
 
-def run_name(name: str, factor: float, seed: int, control: str) -> str:
-    """The run folder name shared with the calibration (STSTNet on ``real`` is its evaluation run)."""
-    if name == "ststnet" and control == "real":
-        return f"ststnet_f{factor:g}_seed{seed}"
-    return f"{name}_f{factor:g}_seed{seed}{'_rc' if control == 'region_control' else ''}"
+def run_name(name: str, factor: float, seed: int, control: str, preset: str | None = None) -> str:
+    """The run folder of one (model, schedule, seed, data); the schedule is part of the name so that a run of
+    another schedule (the calibration's ``tiny`` STSTNet runs) is never taken for this one."""
+    return f"{name}_{preset or 'default'}_f{factor:g}_seed{seed}{'_rc' if control == 'region_control' else ''}"
 
 
 def finished_folds(run: Path) -> dict[str, pd.DataFrame]:
@@ -113,7 +117,8 @@ def finished_folds(run: Path) -> dict[str, pd.DataFrame]:
 
 def partial_report(args: argparse.Namespace, factor: float) -> None:
     """UF1 on the folds finished in every compared run (like for like, labelled incomplete)."""
-    runs = {(seed, control, name): finished_folds(args.work / "runs" / run_name(name, factor, seed, control))
+    runs = {(seed, control, name): finished_folds(args.work / "runs" / run_name(name, factor, seed, control,
+                                                                               args.preset))
             for seed in args.seeds for control in args.controls for name in args.models}
     common = sorted(set.intersection(*(set(folds) for folds in runs.values())))
     lines = ["", f"## Partial comparison: the {len(common)} of 68 folds finished in every run below", "",

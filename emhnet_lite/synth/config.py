@@ -28,11 +28,11 @@ DIFFICULTIES: dict[str, dict[str, object]] = {
     "real": {"timing_ms": True, "head_motion": 1.0, "illumination": 0.03, "sensor_domains": True,
              "apex_noise_ms": 15.0, "blink_rate": 18.0, "speech": 0.15, "distractor_timing": True,
              "ambiguity": 0.2, "label_noise": 0.05, "identity": 1.0, "relief": 1.4,
-             "amplitude_min": 0.7, "amplitude_max": 2.1},  # factor 0.7: results/synthme_calibration.md
+             "amplitude_min": 1.0, "amplitude_max": 3.0},  # factor 1.0: results/synthme_calibration.md
     "hard": {"timing_ms": True, "head_motion": 2.0, "illumination": 0.06, "sensor_domains": True,
              "apex_noise_ms": 30.0, "blink_rate": 30.0, "speech": 0.3, "distractor_timing": True,
              "ambiguity": 0.35, "label_noise": 0.1, "identity": 1.0, "relief": 1.4,
-             "amplitude_min": 0.49, "amplitude_max": 1.47},  # 0.7 x real's
+             "amplitude_min": 0.7, "amplitude_max": 2.1},  # 0.7 x real's
 }
 
 
