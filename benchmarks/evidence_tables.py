@@ -32,8 +32,20 @@ def label(grid_dir: Path) -> str:
     schedule = settings.get("preset") or "each model's default schedule"
     if settings.get("epochs"):
         schedule += f", {settings['epochs']} epochs"
+    schedule += " (" + "; ".join(f"{model}: {text}" for model, text in schedules(grid_dir).items()) + ")"
     return (f"Data: {data}. Training seeds: {grid['seeds']} (base seed = seed × {grid['seed_stride']}). "
             f"Schedule: {schedule}. Selection: `{settings['selection']}`. Grid folder: `{grid_dir.name}`.")
+
+
+def schedules(grid_dir: Path) -> dict[str, str]:
+    """Each model's training schedule as its run folders recorded it (epochs, optimiser, lr, batch size)."""
+    found: dict[str, str] = {}
+    for config_path in sorted(grid_dir.glob("*/*/config.json")):
+        config = json.loads(config_path.read_text())
+        train = config["train"]
+        found.setdefault(config["model"], f"{train['epochs']} epochs, {train['optimizer']} lr {train['lr']:g}, "
+                                          f"batch {train['batch_size']}")
+    return found
 
 
 def write_table(grid_dir: Path, name: str, title: str, args: argparse.Namespace) -> tuple[Path, str | None]:
