@@ -198,7 +198,8 @@ def summary_markdown(summary: pd.DataFrame, comparisons: pd.DataFrame, reference
     """The summary as a markdown page: every number with its interval, the spreads side by side."""
     first = summary.iloc[0]
     lines = [f"# {title}", "",
-             f"Data: {first['data']}; selection: {first['selection']}; epochs: {first['epochs']}. "
+             f"Data: {first['data']}; selection: {first['selection']}; epochs per fold: "
+             + ", ".join(f"{v} {int(e)}" for v, e in zip(summary["variant"], summary["epochs"], strict=True)) + ". "
              f"Pooled UF1/UAR over the LOSO folds, mean over {int(first['n_seeds'])} training seed(s)"
              + (f" and {int(first['n_data'])} SynthME seeds" if first["n_data"] > 1 else "")
              + f"; 95% intervals by subject-level cluster bootstrap ({config.n_resamples} resamples of the "
