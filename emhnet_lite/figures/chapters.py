@@ -164,3 +164,147 @@ def confusion_pair_figure(pairs: dict[str, tuple[np.ndarray, np.ndarray]], title
         _draw_confusion(ax, pd.DataFrame({"true": np.asarray(true), "predicted": np.asarray(predicted)}), name)
     fig.suptitle(title, fontsize=11)
     return fig
+
+
+def collapse_figure(intact_weights: torch.Tensor, collapsed_weights: torch.Tensor, intact_grads: torch.Tensor,
+                    collapsed_grads: torch.Tensor) -> Figure:
+    """Mean region weight ``[N, R]`` and each expert's gradient norm ``[R]``, intact gate against collapsed."""
+    fig = Figure(figsize=(11, 3.6), layout="constrained")
+    axes = fig.subplots(1, 2)
+    x = np.arange(len(REGION_NAMES))
+    for ax, (intact, collapsed) in zip(axes, ((intact_weights.mean(0), collapsed_weights.mean(0)),
+                                              (intact_grads, collapsed_grads)), strict=True):
+        ax.bar(x - 0.2, np.asarray(intact), 0.4, color=[region_rgb(r) for r in x], label="intact gate")
+        ax.bar(x + 0.2, np.asarray(collapsed), 0.4, color=[region_rgb(r) for r in x], hatch="//",
+               edgecolor="black", alpha=0.6, label="collapsed gate (hatched)")
+        ax.set_xticks(x, [pretty(n) for n in REGION_NAMES], fontsize=10)
+    axes[0].set_ylabel("mean region weight", fontsize=10)
+    axes[1].set_yscale("log")
+    axes[1].set_ylabel("gradient norm of the expert (log)", fontsize=10)
+    axes[0].legend(fontsize=9)
+    fig.suptitle("a collapsed level-2 gate: one expert takes all the weight, the others get almost no gradient",
+                 fontsize=12)
+    return fig
+
+
+def switch_off_figure(changed: list[int], n_samples: int) -> Figure:
+    """Predictions changed when each region's level-2 weight is set to 0 (bars in the region palette)."""
+    fig = Figure(figsize=(6.5, 3.0), layout="constrained")
+    ax = fig.subplots()
+    ax.bar([pretty(n) for n in REGION_NAMES], changed, color=[region_rgb(r) for r in range(len(REGION_NAMES))])
+    ax.set_ylabel("predictions changed", fontsize=10)
+    ax.set_title(f"switching one region off (weight 0) on {n_samples} teaching samples", fontsize=11)
+    return fig
+
+
+def partition_router_figure(crops: torch.Tensor, partitions: torch.Tensor, scales: tuple[int, ...],
+                            row_titles: list[str]) -> Figure:
+    """Region crops ``[S, R, 2, r, r]`` of S samples with the block grid each region's router chose ``[S, R]``."""
+    samples, regions, _, side, _ = crops.shape
+    fig = Figure(figsize=(3.2 * regions, 3.2 * samples), layout="constrained")
+    axes = fig.subplots(samples, regions, squeeze=False)
+    for row in range(samples):
+        limit = float(crops[row].norm(dim=1).max())
+        for r, ax in enumerate(axes[row]):
+            block = scales[int(partitions[row, r])]
+            before, after = padding_for(side, block)
+            ax.imshow(flow_colour(crops[row, r], max_norm=limit), extent=(-0.5, side - 0.5, side - 0.5, -0.5))
+            for line in np.arange(-before, side + after + 1, block) - 0.5:
+                ax.axhline(line, color="black", lw=0.8, alpha=0.7)
+                ax.axvline(line, color="black", lw=0.8, alpha=0.7)
+            ax.set_xlim(-before - 0.5, side + after - 0.5)
+            ax.set_ylim(side + after - 0.5, -before - 0.5)
+            ax.set_title(f"{row_titles[row]} · {pretty(REGION_NAMES[r])}: {block} px", fontsize=10)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle("per-sample partitions chosen by the trained toy model's router (grid = the chosen blocks)",
+                 fontsize=12)
+    return fig
+
+
+MODEL_COLOURS = {"emhnet_tiny": "tab:blue", "emhnet": "tab:cyan", "htnet": "tab:red", "htnet_reduced": "tab:orange",
+                 "ststnet": "tab:grey"}
+
+
+def model_cost_figure(names: list[str], parameters: list[int], mflops: list[float]) -> Figure:
+    """Parameters and forward MFLOP per sample of each model, log scale, values written on the bars."""
+    fig = Figure(figsize=(11, 3.8), layout="constrained")
+    axes = fig.subplots(1, 2)
+    colours = [MODEL_COLOURS.get(name, "tab:purple") for name in names]
+    for ax, values, title, fmt in ((axes[0], parameters, "parameters", "{:,}"),
+                                   (axes[1], mflops, "forward MFLOP per sample (28 × 28)", "{:.2f}")):
+        ax.bar(names, values, color=colours)
+        ax.set_yscale("log")
+        ax.set_title(title, fontsize=11)
+        ax.tick_params(axis="x", labelsize=9, rotation=15)
+        for x, value in enumerate(values):
+            ax.text(x, value, fmt.format(value), ha="center", va="bottom", fontsize=9)
+    fig.suptitle("model cost (log scale), computed from the models", fontsize=12)
+    return fig
+
+
+def flip_figure(flow: torch.Tensor, boxes: torch.Tensor, flipped: torch.Tensor, flipped_boxes: torch.Tensor) -> Figure:
+    """The u channel ``[3, H, W]`` with the four region boxes ``[4, 4]``, before and after the flow-aware flip."""
+    fig = Figure(figsize=(8, 4.0), layout="constrained")
+    for ax, (image, regions, title) in zip(fig.subplots(1, 2), ((flow, boxes, "u (horizontal flow)"),
+                                           (flipped, flipped_boxes, "after the flow-aware flip: mirrored, −u")),
+                                           strict=True):
+        limit = float(image[0].abs().max())
+        ax.imshow(image[0].numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
+        for r, (x0, y0, x1, y1) in enumerate(regions.tolist()):
+            ax.add_patch(_box(x0, y0, x1, y1, region_rgb(r)))
+            ax.text(x0 + 0.3, y0 + 1.6, pretty(REGION_NAMES[r]), fontsize=9, color="black")
+        ax.set_title(title, fontsize=11)
+        ax.axis("off")
+    return fig
+
+
+def _box(x0: float, y0: float, x1: float, y1: float, colour):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=1.8, color=colour)
+
+
+def training_curves_figure(records: list, test_labels: torch.Tensor, title: str) -> Figure:
+    """Train and held-out loss, train and held-out accuracy per epoch of one fold (``train_model`` records)."""
+    epochs = [r.epoch for r in records]
+    test_acc = [float((r.evals["test"].predicted == test_labels).float().mean()) for r in records]
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    ax_loss.plot(epochs, [r.train_loss for r in records], label="train loss")
+    ax_loss.plot(epochs, [r.evals["test"].loss for r in records], label="held-out subject loss")
+    ax_loss.set_ylabel("cross-entropy", fontsize=10)
+    ax_acc.plot(epochs, [r.train_acc for r in records], label="train accuracy (augmented)")
+    ax_acc.plot(epochs, test_acc, marker="o", label="held-out subject accuracy (monitoring only)")
+    ax_acc.set_ylim(-0.05, 1.05)
+    for ax in (ax_loss, ax_acc):
+        ax.set_xlabel("epoch", fontsize=10)
+        ax.legend(fontsize=9)
+    fig.suptitle(title, fontsize=12)
+    return fig
+
+
+def last_vs_oracle_figure(metrics_table: pd.DataFrame, oracle_epochs: pd.Series, n_epochs: int) -> Figure:
+    """Pooled UF1 per subset with the last and the oracle epoch (``metrics.csv``), and the oracle's epochs."""
+    from emhnet_lite.constants import DATASET_TITLES
+
+    fig = Figure(figsize=(11, 4.0), layout="constrained")
+    ax_bar, ax_hist = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.4, 1]})
+    subsets = ["composite"] + [d for d in metrics_table["subset"].unique() if d != "composite"]
+    width = 0.38
+    for offset, (sel, colour) in zip((-width / 2, width / 2), [("last", "tab:blue"), ("oracle", "tab:red")],
+                                     strict=True):
+        rows = metrics_table[metrics_table["selection"] == sel].set_index("subset").loc[subsets]
+        ax_bar.bar(np.arange(len(subsets)) + offset, rows["uf1"], width, color=colour,
+                   label=rows["selection_label"].iat[0])
+    ax_bar.set_xticks(range(len(subsets)), [DATASET_TITLES.get(s, s) for s in subsets], fontsize=10)
+    ax_bar.set_ylabel("pooled UF1", fontsize=10)
+    ax_bar.set_ylim(0, 1)
+    ax_bar.legend(fontsize=9, loc="upper left")
+    ax_bar.set_title("same models, epoch chosen two ways", fontsize=11)
+    ax_hist.hist(oracle_epochs, bins=np.arange(0.5, n_epochs + 1.5), color="tab:red", alpha=0.8)
+    ax_hist.axvline(n_epochs, color="tab:blue", ls="--", label=f"last epoch ({n_epochs})")
+    ax_hist.set_xlabel("epoch chosen by the oracle (test-set-selected)", fontsize=10)
+    ax_hist.set_ylabel("folds", fontsize=10)
+    ax_hist.legend(fontsize=9)
+    return fig
