@@ -216,3 +216,54 @@ def confusion_frame(y_true: Sequence[int], y_pred: Sequence[int], normalize: boo
     return pd.DataFrame(
         matrix, index=pd.Index(CLASS_NAMES, name="true"), columns=pd.Index(CLASS_NAMES, name="predicted")
     )
+
+
+#: Epoch-selection rules that :func:`selection_on_noise` simulates (the runner's ``--select`` choices).
+SELECTION_RULES: tuple[str, ...] = ("last", "val", "oracle")
+
+
+def oracle_predictions(y_true: Sequence[int], folds: Sequence[int], preds_by_epoch: np.ndarray) -> np.ndarray:
+    """Per fold, the predictions of the epoch most accurate on that fold's own clips (ties → later epoch).
+
+    ``preds_by_epoch`` is ``[E, N]``; the result ``[N]``. This is the test-set-selected ("oracle") rule of
+    HTNet's released code applied to saved per-epoch predictions (the runner's ``EpochTracker`` does the same
+    during training).
+    """
+    true, folds = as_label_array(y_true, "y_true"), np.asarray(folds)
+    preds = np.asarray(preds_by_epoch)
+    chosen = np.empty_like(true)
+    for fold in np.unique(folds):
+        rows = folds == fold
+        accuracy = (preds[:, rows] == true[rows]).mean(axis=1)  # [E]
+        chosen[rows] = preds[np.flatnonzero(accuracy == accuracy.max())[-1], rows]
+    return chosen
+
+
+def selection_on_noise(y_true: Sequence[int], folds: Sequence[int], epochs: int, rule: str = "oracle",
+                       repeats: int = 200, seed: int = 0) -> np.ndarray:
+    """Pooled (UF1, UAR) ``[repeats, 2]`` of "models" that guess uniformly at random at every epoch.
+
+    ``rule`` picks each fold's epoch: ``last``; ``val`` — the epoch most accurate on the *other* folds' clips
+    (a stand-in for validation subjects taken from the training subjects); ``oracle`` — the epoch most
+    accurate on the fold's own test clips. Random guesses have no skill, so any gain of a rule over ``last`` is
+    what the rule leaks from the test labels (chapter 06).
+    """
+    if rule not in SELECTION_RULES:
+        raise ValueError(f"unknown selection rule {rule!r}; known: {SELECTION_RULES}")
+    true, folds = as_label_array(y_true, "y_true"), np.asarray(folds)
+    rng = np.random.default_rng(seed)
+    results = np.empty((repeats, 2))
+    for repeat in range(repeats):
+        preds = rng.integers(0, NUM_CLASSES, size=(epochs, true.size))  # [E, N]
+        if rule == "last":
+            chosen = preds[-1]
+        elif rule == "oracle":
+            chosen = oracle_predictions(true, folds, preds)
+        else:
+            chosen = np.empty_like(true)
+            for fold in np.unique(folds):
+                rows = folds == fold
+                accuracy = (preds[:, ~rows] == true[~rows]).mean(axis=1)  # [E] on the other folds' clips
+                chosen[rows] = preds[np.flatnonzero(accuracy == accuracy.max())[-1], rows]
+        results[repeat] = uf1_uar(true, chosen)
+    return results

@@ -56,7 +56,8 @@ def _tqdm(auto: bool = False):
     return tqdm
 
 
-def _in_kernel() -> bool:
+def in_kernel() -> bool:
+    """True inside a live IPython kernel (JupyterLab, papermill, nbval): where widgets can render."""
     try:
         from IPython import get_ipython
     except ImportError:
@@ -74,7 +75,7 @@ def progress_mode() -> str:
         return "off"  # unit tests: keep their output clean
     if os.environ.get("EMHNET_BATCH") or os.environ.get("CI"):
         return "plain"
-    if _in_kernel():
+    if in_kernel():
         return "widget"
     return "terminal" if sys.stderr.isatty() else "plain"
 

@@ -1,7 +1,8 @@
 """The JupyterLab experience in a real browser: Playwright drives Debian's chromium against a ``jupyter lab``
 this test starts (127.0.0.1, free port, temporary token, temporary copies of the notebooks).
 
-Chapter 01's clip browser must answer a slider move with another frame; a student copy's first check must fail.
+Chapter 01's clip browser must answer a slider move with another frame; a student copy's first check must fail;
+chapter 04's explorer (``figures.explore``, live outside batch runs) must redraw its picture when a slider moves.
 Without a chromium executable the test is skipped, except where ``EMHNET_REQUIRE_BROWSER=1`` (``.ci/run`` sets
 it after installing chromium), so CI cannot pass it by skipping. A failure leaves ``failure.png`` in the test's
 temporary folder.
@@ -28,6 +29,7 @@ from emhnet_lite.notebook_tools import NOTEBOOK_DIR, REPO_ROOT
 CHROMIUM = os.environ.get("EMHNET_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 CHAPTER = "01_data_preparation.ipynb"
 STUDENT_COPY = "student/05_training.ipynb"  # its first check comes right after loading the teaching set
+EXPLORER_CHAPTER = "04_multiscale_partitioning.ipynb"  # its block-size explorer comes right after loading the data
 STEP_TIMEOUT_MS = 240_000  # one kernel step (imports, SynthME load) on a loaded 2-core machine
 
 if CHROMIUM is None:
@@ -46,12 +48,18 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
-    """A JupyterLab server over temporary copies of two notebooks; yields (base URL, token, root folder)."""
+def lab_env() -> dict[str, str]:
+    """Environment overrides for the server and its kernels (a test parametrizes it)."""
+    return {}
+
+
+@pytest.fixture
+def lab(tmp_path: Path, lab_env: dict[str, str]) -> Iterator[tuple[str, str, Path]]:
+    """A JupyterLab server over temporary copies of the notebooks; yields (base URL, token, root folder)."""
     root = tmp_path / "root"
     (root / "notebooks" / "student").mkdir(parents=True)
-    shutil.copy2(NOTEBOOK_DIR / CHAPTER, root / "notebooks" / CHAPTER)
-    shutil.copy2(NOTEBOOK_DIR / STUDENT_COPY, root / "notebooks" / STUDENT_COPY)
+    for name in (CHAPTER, STUDENT_COPY, EXPLORER_CHAPTER):
+        shutil.copy2(NOTEBOOK_DIR / name, root / "notebooks" / name)
     (REPO_ROOT / "data").mkdir(exist_ok=True)
     (root / "data").symlink_to(REPO_ROOT / "data")  # SynthME load-if-present, shared with the other tests
     tracker = tmp_path / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
@@ -59,7 +67,7 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
     tracker.write_text('{"windowingMode": "none"}')  # every cell in the DOM, none virtualised away
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "rt"),
-               IPYTHONDIR=str(tmp_path / "ipython"), EMHNET_BATCH="1", PYTHONPATH=str(REPO_ROOT))
+               IPYTHONDIR=str(tmp_path / "ipython"), EMHNET_BATCH="1", PYTHONPATH=str(REPO_ROOT)) | lab_env
     log = (tmp_path / "jupyter.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
@@ -149,6 +157,33 @@ def test_clip_browser_slider_and_student_check_in_jupyterlab(lab, tmp_path: Path
             error = check.locator(".jp-OutputArea-output", has_text="NotImplementedError")
             error.first.wait_for(timeout=60_000)  # the blank exercise's stub, raised inside the check
             assert "flip: OK" not in check.locator(".jp-OutputArea").inner_text()  # the check did not pass
+        except BaseException:
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
+@pytest.mark.parametrize("lab_env", [{"EMHNET_BATCH": ""}])  # a student's JupyterLab: no batch run, live widgets
+def test_chapter_explorer_redraws_when_a_slider_moves(lab, tmp_path: Path):
+    base, token, root = lab
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            index = _open_and_run_up_to(page, base, token, EXPLORER_CHAPTER, "explorer(draw_blocks")
+            cell = page.locator(CELL.format(index=index))
+            picture = cell.locator(".widget-output img").first
+            picture.wait_for(timeout=60_000)
+            before = picture.get_attribute("src")
+            handle = cell.locator(".widget-slider .noUi-handle").first  # the block side
+            handle.focus()
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function(
+                "([cell, old]) => { const img = cell.querySelector('.widget-output img');"
+                " return !!img && img.getAttribute('src') !== old; }",
+                arg=[cell.element_handle(), before], timeout=60_000)
+            assert not (root / "figures" / "04_block_partitioning.png").exists(), "a live session saves no fallback"
         except BaseException:
             page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
             raise

@@ -141,7 +141,8 @@ def test_verify_flags_a_check_that_neither_seals_nor_is_independent():
 
 #: Chapter 05's exercises answered by calling the package's own implementation (what the seal must catch).
 GAMED_05 = {"def my_hflip": "return hflip(flows, boxes)",
-            "def my_class_weights": 'return class_weights(labels, "balanced")'}
+            "def my_class_weights": 'return class_weights(labels, "balanced")',
+            "def my_confusion": "return torch.as_tensor(metrics.confusion_matrix(y_true, y_pred))"}
 
 
 @pytest.mark.slow

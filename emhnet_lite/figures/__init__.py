@@ -1,5 +1,6 @@
 """Paper figures from saved run folders: confusion matrices, published comparison, gates, subjects, curves;
-and the EMHNet architecture diagram drawn from a model config (``architecture``).
+and the EMHNet architecture diagram drawn from a model config (``architecture``); the teaching figures of
+chapters 03–06 (``chapters``) and their slider explorers with static fallbacks for batch runs (``explore``).
 
 Numbers come only from saved files read by ``emhnet_lite.runs.load_run`` (predictions, metrics, history, gate
 tables) and the shipped published-results table; ``render_all`` writes the set and records each figure's sources.
