@@ -34,3 +34,16 @@ def test_choice_is_the_best_mean_calibration_uf1_with_ties_to_the_cheaper_schedu
 def test_evaluation_seeds_are_refused(capsys) -> None:
     assert load_script().main(["--synthme-seeds", "1000,3"]) == 2
     assert "calibration seeds" in capsys.readouterr().out
+
+
+def test_model_defaults_are_the_committed_tuning_choice() -> None:
+    """Each small model's default schedule is what results/schedule_tuning.csv chose (rerun the script to change it)."""
+    from emhnet_lite.train import default_for_model
+
+    script = load_script()
+    chosen = script.choose(pd.read_csv(ROOT / "results" / "schedule_tuning.csv")).set_index("model")
+    assert set(chosen.index) == {"ststnet", "htnet_reduced", "emhnet_tiny"}
+    assert (pd.read_csv(ROOT / "results" / "schedule_tuning.csv")["synthme_seed"] >= 1000).all()
+    for model, row in chosen.iterrows():
+        schedule = default_for_model(model)
+        assert (schedule.epochs, schedule.lr) == (int(row["epochs"]), float(row["lr"])), model
