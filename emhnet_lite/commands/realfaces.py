@@ -20,22 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from emhnet_lite.data import load_composite
-    from emhnet_lite.realfaces import (
-        MEDIA,
-        SAMPLE_LIST_FILE,
-        default_annotations,
-        fetch_media,
-        read_annotations,
-        write_release,
-    )
-    from emhnet_lite.realfaces.media import provenance_record
+    from emhnet_lite.realfaces import SAMPLE_LIST_FILE, fetch_and_write
 
-    annotation_file = args.annotations or default_annotations()
     # user errors (bad annotation, failed or mismatching fetch, existing --out) are KitErrors: cli prints one line
-    annotations = read_annotations(annotation_file, videos=MEDIA)
-    videos = fetch_media(sorted(set(annotations["video"])), args.cache)
-    provenance = {key: provenance_record(MEDIA[key]) for key in videos}
-    write_release(annotations, videos, args.out, annotation_file=annotation_file, provenance=provenance)
+    annotations = fetch_and_write(args.out, args.cache, args.annotations)
+    videos = set(annotations["video"])
     _, report = load_composite(casme2=args.out, sample_list=args.out / SAMPLE_LIST_FILE)
     print(report)
     print(f"release: {args.out} ({len(annotations)} clips from {len(videos)} videos)")

@@ -135,7 +135,7 @@ def collect_overlay_samples(run: RunTables, data: PreparedSet, n_samples: int = 
 
 def overlay_figure(samples: list[OverlaySample], run: RunTables) -> Figure:
     """Rows = samples; columns = face + region boxes with gate weights, flow arrows, global attention."""
-    fig = Figure(figsize=(9, 3.2 * len(samples)), layout="constrained")
+    fig = Figure(figsize=(11, 4.0 * len(samples)), layout="constrained")
     axes = fig.subplots(len(samples), 3, squeeze=False)
     for row_axes, sample in zip(axes, samples, strict=True):
         crop = sample.face.shape[0]
@@ -151,16 +151,16 @@ def overlay_figure(samples: list[OverlaySample], run: RunTables) -> Figure:
             box_ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, linewidth=1.5,
                                        edgecolor=region_rgb(region)))
             box_ax.text(x0 + 2, y0 + 2, f"{REGION_NAMES[region]} {weight:.2f}", color=region_rgb(region),
-                        fontsize=7, fontweight="bold", va="top",
+                        fontsize=9, fontweight="bold", va="top",
                         bbox={"facecolor": "white", "alpha": 0.75, "pad": 1, "linewidth": 0})
-        box_ax.set_title(sample.title, fontsize=7)
+        box_ax.set_title(sample.title, fontsize=10)
         u, v = sample.flow_crop[..., 0], sample.flow_crop[..., 1]
         magnitude = np.hypot(u, v)
         flow_ax.imshow(magnitude, cmap="magma", alpha=0.55, extent=extent, interpolation="nearest")
         ys, xs = np.mgrid[QUIVER_STEP // 2:crop:QUIVER_STEP, QUIVER_STEP // 2:crop:QUIVER_STEP]
         flow_ax.quiver(xs + 0.5, ys + 0.5, u[ys, xs], v[ys, xs], color="cyan", angles="xy", scale_units="xy",
                        scale=max(float(magnitude.max()), 1e-6) / QUIVER_STEP, width=0.004)
-        flow_ax.set_title(f"onset→apex flow (max {magnitude.max():.2f} px at crop size {crop})", fontsize=7)
+        flow_ax.set_title(f"onset→apex flow (max {magnitude.max():.2f} px at crop size {crop})", fontsize=10)
         grid_h, grid_w = sample.attention.shape
         covered = (grid_w * sample.patch * scale, grid_h * sample.patch * scale)  # padded grid, crop px
         attention_ax.imshow(sample.attention, cmap="inferno", alpha=0.6, interpolation="nearest",
@@ -168,9 +168,9 @@ def overlay_figure(samples: list[OverlaySample], run: RunTables) -> Figure:
         attention_ax.set_xlim(0, crop)
         attention_ax.set_ylim(crop, 0)
         attention_ax.set_title(f"global attention received per face token ({grid_h}×{grid_w}),\n"
-                               "last block, mean over heads and queries", fontsize=7)
+                               "last block, mean over heads and queries", fontsize=10)
     fig.suptitle(f"{run.model_name} on {run.data_label} · {run.selection_label(run.primary_selection)} checkpoints "
-                 "· regions: image left/right", fontsize=9)
+                 "· regions: image left/right", fontsize=11)
     return fig
 
 

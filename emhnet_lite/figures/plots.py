@@ -17,6 +17,7 @@ from matplotlib.ticker import MaxNLocator
 from emhnet_lite.constants import CLASS_NAMES, DATASET_TITLES, DATASETS, REGION_NAMES
 from emhnet_lite.figures.published import selection_tag
 from emhnet_lite.metrics import scores
+from emhnet_lite.preprocess.view import region_rgb
 from emhnet_lite.runs import GATE_COLUMNS, RunTables
 from emhnet_lite.utils import atomic_path
 
@@ -206,33 +207,51 @@ def _legend_patch(colour: str, label: str, hatched: bool):
     return Patch(facecolor=colour, hatch="//" if hatched else None, edgecolor="white", label=label)
 
 
+#: A region whose mean gate weight over a fold's held-out samples is below this share is called collapsed
+#: (chapter 03's criterion: the gate has all but switched that expert off).
+COLLAPSE_THRESHOLD = 0.05
+
+
+def fold_gate_means(gates: pd.DataFrame) -> pd.DataFrame:
+    """Mean region-gate weight per LOSO fold: rows = folds (index ``fold``), columns = ``REGION_NAMES``."""
+    means = gates.groupby("fold", sort=True)[list(GATE_COLUMNS)].mean()  # [folds, 4]
+    means.columns = list(REGION_NAMES)
+    return means
+
+
 def region_gate_figure(run: RunTables, selection: str | None = None) -> Figure:
-    """Mean HMoE region-gate weight per true class (rows) and region (columns), from gates_<selection>.csv."""
+    """Mean HMoE region-gate weight per LOSO fold (rows) and region (columns); collapsed cells marked.
+
+    Per fold, not averaged over folds: each fold is its own model, and an average of models that collapsed
+    onto different regions looks balanced while no single model is.
+    """
     selection = selection or run.primary_selection
     if selection not in run.gates:
         raise FigureUnavailable(f"{run.root}: no gates_{selection}.csv (the model returns no region gates)")
     table = run.gates[selection]
-    weights = table[list(GATE_COLUMNS)].to_numpy(dtype=float)  # [N, 4]
-    means = np.full((len(CLASS_NAMES), len(REGION_NAMES)), np.nan)
-    counts = []
-    for label in range(len(CLASS_NAMES)):
-        rows = table["true"].to_numpy() == label
-        counts.append(int(rows.sum()))
-        if rows.any():
-            means[label] = weights[rows].mean(axis=0)
-    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    means = fold_gate_means(table)  # [folds, 4]
+    names = table.groupby("fold", sort=True).agg(dataset=("dataset", "first"), subject=("subject", "first"),
+                                                  n=("clip", "size"))
+    values = means.to_numpy()
+    collapsed = values < COLLAPSE_THRESHOLD
+    fig = Figure(figsize=(6.6, 1.2 + 0.36 * len(means)), layout="constrained")
     ax = fig.subplots()
-    image = ax.imshow(means, cmap="viridis", vmin=0, vmax=max(0.5, float(np.nanmax(means))))
-    for row in range(means.shape[0]):
-        for col in range(means.shape[1]):
-            text = "—" if np.isnan(means[row, col]) else f"{means[row, col]:.3f}"
-            ax.text(col, row, text, ha="center", va="center", color="white", fontsize=9)
-    ax.set_xticks(range(len(REGION_NAMES)), [n.replace("_", " ") + "\n(image)" for n in REGION_NAMES], fontsize=8)
-    ax.set_yticks(range(len(CLASS_NAMES)), [f"{c} (n={n})" for c, n in zip(CLASS_NAMES, counts, strict=True)])
-    ax.set_ylabel("true class")
-    fig.colorbar(image, ax=ax, label="mean gate weight (rows of 4 sum to 1)")
-    ax.set_title(f"{_run_title(run)}\nHMoE region gate per class · {run.selection_label(selection)} · "
-                 f"uniform = {1 / len(REGION_NAMES):.2f}", fontsize=9)
+    image = ax.imshow(values, cmap="viridis", vmin=0, vmax=max(0.5, float(values.max())), aspect="auto")
+    for row in range(values.shape[0]):
+        for col in range(values.shape[1]):
+            mark = " ×" if collapsed[row, col] else ""
+            ax.text(col, row, f"{values[row, col]:.2f}{mark}", ha="center", va="center", fontsize=9,
+                    color="black" if values[row, col] > 0.6 * image.norm.vmax else "white")
+    ax.set_xticks(range(len(REGION_NAMES)), [n.replace("_", " ") + "\n(image)" for n in REGION_NAMES], fontsize=9)
+    for label, index in zip(ax.get_xticklabels(), range(len(REGION_NAMES)), strict=True):
+        label.set_color(region_rgb(index))
+    ax.set_yticks(range(len(means)), [f"fold {fold}: {DATASET_TITLES.get(d, d)} {s} (n={n})"
+                                      for fold, d, s, n in zip(means.index, names["dataset"], names["subject"],
+                                                               names["n"], strict=True)], fontsize=9)
+    fig.colorbar(image, ax=ax, label="mean gate weight (rows sum to 1)")
+    ax.set_title(f"{_run_title(run)}\nHMoE region gate per LOSO fold · {run.selection_label(selection)} · "
+                 f"× = collapsed (< {COLLAPSE_THRESHOLD:.0%}); {int(collapsed.any(axis=1).sum())} of {len(means)} "
+                 f"folds", fontsize=9)
     return fig
 
 
@@ -277,8 +296,18 @@ def per_subject_figure(run: RunTables, selection: str | None = None) -> Figure:
     return fig
 
 
+def fold_quantiles(history: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Quartiles of ``column`` over LOSO folds at each epoch: columns ``q25``, ``median``, ``q75``."""
+    grouped = history.groupby("epoch", sort=True)[column]
+    return pd.DataFrame({"q25": grouped.quantile(0.25), "median": grouped.median(), "q75": grouped.quantile(0.75)})
+
+
 def training_curves_figure(run: RunTables) -> Figure:
-    """Loss and accuracy per epoch: mean over folds with the min–max band (test = monitoring only)."""
+    """Loss and accuracy per epoch: median over folds with the inter-quartile band (test = monitoring only).
+
+    With one subject per fold, a fold's held-out accuracy rests on a few clips, so the min–max range spans
+    0–1 and says nothing; the middle half of the folds shows where a typical fold is.
+    """
     if run.history is None:
         raise FigureUnavailable(f"{run.root}: no history.csv")
     history = run.history
@@ -290,17 +319,17 @@ def training_curves_figure(run: RunTables) -> Figure:
             column = f"{prefix}_{quantity}"
             if column not in history.columns or history[column].isna().all():
                 continue
-            stats = history.groupby("epoch")[column].agg(["mean", "min", "max"])
+            stats = fold_quantiles(history, column)
             label = {"train": "training subjects", "val": "validation subjects (from training)",
                      "test": "held-out subject (monitoring only)"}[prefix]
-            ax.plot(stats.index, stats["mean"], color=colour, label=label)
-            ax.fill_between(stats.index, stats["min"], stats["max"], color=colour, alpha=0.15)
+            ax.plot(stats.index, stats["median"], color=colour, label=label)
+            ax.fill_between(stats.index, stats["q25"], stats["q75"], color=colour, alpha=0.2)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("cross-entropy" if quantity == "loss" else "accuracy")
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=7)
+    axes[1].legend(fontsize=8)
     n_folds = history["fold"].nunique()
-    fig.suptitle(f"{_run_title(run)}\ntraining curves: mean over {n_folds} LOSO folds, band = min–max",
-                 fontsize=9)
+    fig.suptitle(f"{_run_title(run)}\ntraining curves: median over {n_folds} LOSO folds, "
+                 "band = inter-quartile range (middle half of the folds)", fontsize=9)
     return fig

@@ -47,11 +47,11 @@ def _figure_specs(run: RunTables, selection: str) -> list[tuple[str, str, list[s
         ("published_comparison_per_dataset", "per-dataset UF1/UAR: published table vs this run",
          [run.source("metrics"), "emhnet_lite/resources/published_results.csv"],
          lambda: plots.comparison_per_dataset_figure(run, published)),
-        ("region_gates", "mean HMoE region-gate weight per true class",
+        ("region_gates", "mean HMoE region-gate weight per LOSO fold (collapsed regions marked)",
          [run.source(f"gates_{selection}")], lambda: plots.region_gate_figure(run, selection)),
         ("per_subject_accuracy", "accuracy per held-out subject (LOSO fold)",
          [preds, *oracle], lambda: plots.per_subject_figure(run, selection)),
-        ("training_curves", "loss / accuracy per epoch over folds", [run.source("history")],
+        ("training_curves", "loss / accuracy per epoch: median and inter-quartile band over folds", [run.source("history")],
          lambda: plots.training_curves_figure(run)),
     ]
 

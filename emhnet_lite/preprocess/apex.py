@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from emhnet_lite.preprocess.align import alignment_matrix, warp_face
+from emhnet_lite.preprocess.flow import global_motion
 
 
 def motion_curve(frames: list[np.ndarray], onset_index: int = 0) -> np.ndarray:
@@ -26,7 +27,7 @@ def motion_curve(frames: list[np.ndarray], onset_index: int = 0) -> np.ndarray:
         if index == onset_index:
             continue
         flow = cv2.calcOpticalFlowFarneback(reference, frame, None, 0.5, 2, 9, 3, 5, 1.1, 0)  # [h, w, 2]
-        local = flow - np.median(flow.reshape(-1, 2), axis=0)  # remove global translation (head drift)
+        local = flow - global_motion(flow)  # remove global translation (head drift)
         curve[index] = float(np.sqrt((local**2).sum(axis=-1)).mean())
     return curve
 

@@ -44,6 +44,11 @@ def compute_flow(onset: np.ndarray, apex: np.ndarray, config: PreprocessConfig) 
     return np.asarray(flow, dtype=np.float32)  # [H, W, 2]
 
 
+def global_motion(flow: np.ndarray) -> np.ndarray:
+    """The crop's median flow vector (u, v) of a [H, W, 2] flow: the head's drift, robust to the local motion."""
+    return np.median(flow.reshape(-1, 2), axis=0).astype(np.float32)  # [2] px
+
+
 def optical_strain(flow: np.ndarray) -> np.ndarray:
     """Strain magnitude sqrt(u_x² + v_y² + ½(u_y + v_x)²) of a [H, W, 2] flow, by central differences."""
     u, v = flow[..., 0], flow[..., 1]

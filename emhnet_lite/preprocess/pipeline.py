@@ -21,6 +21,7 @@ from emhnet_lite.preprocess.config import PreprocessConfig
 from emhnet_lite.preprocess.flow import (
     FlowError,
     compute_flow,
+    global_motion,
     normalize_flow,
     optical_strain,
     resize_flow,
@@ -85,10 +86,10 @@ def prepare_frames(onset_image: np.ndarray, apex_image: np.ndarray, config: Prep
         raw_flow, flow_fallbacks = sanitize_flow(raw_flow, config)
     except FlowError as error:
         raise FlowError(f"{where}: {error}") from None
-    global_motion = np.zeros(2, np.float32)
+    drift = np.zeros(2, np.float32)
     if config.global_motion == "median":  # head drift: one translation of the whole crop, no expression
-        global_motion = np.median(raw_flow.reshape(-1, 2), axis=0).astype(np.float32)  # (u, v) px
-        raw_flow = raw_flow - global_motion
+        drift = global_motion(raw_flow)  # (u, v) px
+        raw_flow = raw_flow - drift
     strain = optical_strain(raw_flow)  # [crop, crop]
     normalized = normalize_flow(resize_flow(raw_flow, strain, config.size), config)  # [3, size, size]
     scale = config.size / config.crop_size  # crop px → input px, pixel-centre convention
@@ -96,7 +97,7 @@ def prepare_frames(onset_image: np.ndarray, apex_image: np.ndarray, config: Prep
     boxes = region_boxes(points_input, config.size, config.region_fraction, config.region_layout,
                          config.region_eye_iod, config.region_lip_iod)  # [4, 4]
     info = {"landmark_source": found.source, "flow_backend": config.flow_backend,
-            "global_motion_px": [round(float(value), 4) for value in global_motion],
+            "global_motion_px": [round(float(value), 4) for value in drift],
             "fallbacks": list(found.fallbacks) + flow_fallbacks + normalized.fallbacks}
     steps: dict[str, np.ndarray] = {}
     if keep_steps:

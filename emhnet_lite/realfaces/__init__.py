@@ -5,9 +5,10 @@ from emhnet_lite.realfaces.release import (
     PROVENANCE_FILE,
     SAMPLE_LIST_FILE,
     default_annotations,
+    fetch_and_write,
     read_annotations,
     write_release,
 )
 
 __all__ = ["MEDIA", "FetchError", "MediaSource", "fetch_media", "PROVENANCE_FILE", "SAMPLE_LIST_FILE",
-           "default_annotations", "read_annotations", "write_release"]
+           "default_annotations", "fetch_and_write", "read_annotations", "write_release"]

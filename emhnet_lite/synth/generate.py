@@ -311,6 +311,15 @@ def ground_truth_index(root: str | os.PathLike) -> pd.DataFrame:
     return _read_index(str(path.resolve()), path.stat().st_mtime_ns).copy()
 
 
+def blinks_at_apex(root: str | os.PathLike, table: pd.DataFrame, within: int = 3) -> np.ndarray:
+    """Per row of a composite ``table`` of this SynthME: does the clip blink within ``within`` frames of its true
+    apex? Such a blink is in the onset→apex flow, larger than the expression (chapter 01). → bool ``[len(table)]``."""
+    index = ground_truth_index(root).set_index(["dataset", "subject", "clip"])
+    rows = index.loc[list(zip(table["dataset"], table["subject"], table["clip"], strict=True))]
+    return np.array([blink != "" and abs(int(blink) - int(apex)) <= within
+                     for blink, apex in zip(rows["blink_frame"], rows["true_apex"], strict=True)], dtype=bool)
+
+
 @functools.lru_cache(maxsize=8)
 def _read_index(path: str, mtime_ns: int) -> pd.DataFrame:
     """Cached read of ``index.csv`` (keyed by path and modification time): one read per folder."""
