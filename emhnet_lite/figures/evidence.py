@@ -15,7 +15,7 @@ def forest_plot(panels: dict[str, pd.DataFrame], reference: dict[str, str | None
     as a line, the seeds as small marks; the reference variant's mean as a dashed vertical line."""
     reference = reference or {}
     heights = [max(len(table), 1) for table in panels.values()]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, 1.2 + 0.45 * sum(heights)), squeeze=False,
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, 1.5 + 0.45 * sum(heights)), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
     for ax, (title, table) in zip(axes[:, 0], panels.items(), strict=True):
         rows = np.arange(len(table))[::-1]  # first variant on top
@@ -35,8 +35,9 @@ def forest_plot(panels: dict[str, pd.DataFrame], reference: dict[str, str | None
         ax.set_title(title, fontsize=10, loc="left")
         ax.set_xlabel(f"pooled {metric.upper()}")
         ax.grid(axis="x", alpha=0.3)
-    axes[0, 0].legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.4 / fig.get_figheight(), 1, 1))  # room for the legend under the panels
     return fig
 
 
