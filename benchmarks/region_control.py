@@ -51,6 +51,9 @@ def main() -> None:
                         help="one training preset for every model (default: each model's own default schedule)")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "synthme_region_control")
     parser.add_argument("--partial", action="store_true", help="report finished folds of unfinished runs")
+    parser.add_argument("--real-grid", type=Path, nargs="+", default=None,
+                        help="`emhnet compare` grids on the same `real` data: their training-seed-0 cells are the "
+                             "`real` rows (checked by data fingerprint) instead of new runs")
     args = parser.parse_args()
     factor = DIFFICULTIES["real"]["amplitude_min"]  # amplitude_min = 1.0 x factor
     if args.partial:
@@ -62,6 +65,12 @@ def main() -> None:
             cache, timings = prepared(args.work, factor, seed, region_control=control == "region_control")
             for name in args.models:
                 model, model_args, description = MODELS[name]
+                if control == "real" and args.real_grid is not None:
+                    result = grid_cell(args.real_grid, name, seed, cache)
+                    rows.append({"seed": seed, "data": control, "model": name, "description": description,
+                                 "dlib_found": timings["dlib_found"], **result})
+                    print(json.dumps(rows[-1]), flush=True)
+                    continue
                 result = loso(args.work, cache, run_name(name, factor, seed, control, args.preset), model, model_args,
                               args.jobs,
                               preset=args.preset)
@@ -96,6 +105,29 @@ def main() -> None:
                          f"{group['uf1_composite'].std():.4f} (n={len(group)})")
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def grid_cell(grids: list[Path], model: str, seed: int, cache: Path) -> dict:
+    """UF1 / UAR of the first comparison grid's training-seed-0 cell on SynthME seed ``seed``; refuses a cell
+    trained on other data than ``cache`` (data fingerprints differ) or with another schedule than the model's
+    default."""
+    from emhnet_lite.dataset import data_fingerprint
+    from emhnet_lite.preprocess.cache import load_prepared
+    from emhnet_lite.train import default_for_model
+
+    found = [g / model / f"synthme{seed}_seed0" for g in grids if (g / model / f"synthme{seed}_seed0").is_dir()]
+    if not found:
+        raise SystemExit(f"no grid of {[str(g) for g in grids]} has {model} on SynthME seed {seed}, training seed 0")
+    run = found[0]
+    config = json.loads((run / "config.json").read_text())
+    if config["data"]["fingerprint"] != data_fingerprint(load_prepared(cache)):
+        raise SystemExit(f"{run}: trained on other data than {cache}")
+    if config["train"] != default_for_model(model).as_dict():
+        raise SystemExit(f"{run}: not the default schedule of {model}")
+    metrics = pd.read_csv(run / "metrics.csv")
+    metrics = metrics[metrics["selection"] == "last"]
+    return {"uf1": {r.subset: round(float(r.uf1), 4) for r in metrics.itertuples()},
+            "uar": {r.subset: round(float(r.uar), 4) for r in metrics.itertuples()}, "run": str(run)}
 
 
 def run_name(name: str, factor: float, seed: int, control: str, preset: str | None = None) -> str:
