@@ -8,7 +8,7 @@ Reuses the calibration's synth/prepare/LOSO steps (``calibrate_synthme.py``); th
 seeds give each model's mean ± sd over SynthME seeds.
 
     .venv/bin/python benchmarks/region_control.py --work runs/calibration [--seeds 0] [--models ststnet ...]
-        [--partial]
+        [--real-grid runs/comparison ...] [--controls real region_control] [--partial]
 
 ``--partial`` reports runs that have not finished yet (no LOSO is started): the last-epoch predictions of
 the folds finished in *every* compared run, pooled, labelled with the fold count — a like-for-like but
