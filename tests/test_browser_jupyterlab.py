@@ -164,7 +164,7 @@ def test_clip_browser_slider_and_student_check_in_jupyterlab(lab, tmp_path: Path
             browser.close()
 
 
-@pytest.mark.parametrize("lab_env", [{"EMHNET_BATCH": ""}])  # a student's JupyterLab: no batch run, live widgets
+@pytest.mark.parametrize("lab_env", [{"EMHNET_BATCH": "", "CI": ""}])  # a student's JupyterLab: no batch run (CI unset too), live widgets
 def test_chapter_explorer_redraws_when_a_slider_moves(lab, tmp_path: Path):
     base, token, root = lab
     with sync_playwright() as playwright:
