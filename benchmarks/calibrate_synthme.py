@@ -96,11 +96,21 @@ def loso(work: Path, cache: Path, name: str, model: str = "ststnet", model_args:
         for pair in model_args:
             args += ["--model-arg", pair]
         emhnet(*args, log=work / f"loso_{name}.log")
-    metrics = pd.read_csv(out / "metrics.csv")
+    return last_scores(out)
+
+
+def last_scores(run: Path) -> dict:
+    """A finished run folder's leak-free (``last``) UF1 and UAR per subset (composite and each dataset)."""
+    metrics = pd.read_csv(run / "metrics.csv")
     metrics = metrics[metrics["selection"] == "last"]
-    scores = {row.subset: round(float(row.uf1), 4) for row in metrics.itertuples()}
-    uar = {row.subset: round(float(row.uar), 4) for row in metrics.itertuples()}
-    return {"uf1": scores, "uar": uar, "run": str(out)}
+    return {"uf1": {row.subset: round(float(row.uf1), 4) for row in metrics.itertuples()},
+            "uar": {row.subset: round(float(row.uar), 4) for row in metrics.itertuples()}, "run": str(run)}
+
+
+def dataset_cells(uf1: dict) -> str:
+    """The composite / CASME II / SAMM / SMIC UF1 and CASME II's lead as markdown table cells."""
+    return (f"{uf1['composite']:.4f} | {uf1['casme2']:.4f} | {uf1['samm']:.4f} | {uf1['smic']:.4f} | "
+            f"{casme2_margin(uf1):+.4f}")
 
 
 def casme2_margin(uf1: dict) -> float:
@@ -141,9 +151,7 @@ def report(result: dict, path_md: Path) -> None:
              "| factor | seed | composite UF1 | CASME II | SAMM | SMIC | CASME II margin | dlib found |",
              "|---|---|---|---|---|---|---|---|"]
     for row in result["calibration"]:
-        u = row["uf1"]
-        lines.append(f"| {row['factor']:g} | {row['seed']} | {u['composite']:.4f} | {u['casme2']:.4f} | "
-                     f"{u['samm']:.4f} | {u['smic']:.4f} | {casme2_margin(u):+.4f} | {row['dlib_found']:.1%} |")
+        lines.append(f"| {row['factor']:g} | {row['seed']} | {dataset_cells(row['uf1'])} | {row['dlib_found']:.1%} |")
     lines += ["", "Mean over calibration seeds:", "", "| factor | composite UF1 | CASME II margin | in band | margin ≥ "
               f"{result['margin']} |", "|---|---|---|---|---|"]
     for factor, uf1, gap in factor_means(result["calibration"]):
@@ -157,9 +165,7 @@ def report(result: dict, path_md: Path) -> None:
                   "| seed | composite UF1 | CASME II | SAMM | SMIC | CASME II margin | dlib found |",
                   "|---|---|---|---|---|---|---|"]
         for row in result["evaluation"]:
-            u = row["uf1"]
-            lines.append(f"| {row['seed']} | {u['composite']:.4f} | {u['casme2']:.4f} | {u['samm']:.4f} | "
-                         f"{u['smic']:.4f} | {casme2_margin(u):+.4f} | {row['dlib_found']:.1%} |")
+            lines.append(f"| {row['seed']} | {dataset_cells(row['uf1'])} | {row['dlib_found']:.1%} |")
         s = result["evaluation_summary"]
         lines += ["", f"Mean ± sd over {len(result['evaluation'])} SynthME seeds: composite UF1 "
                   f"{s['composite_mean']:.4f} ± {s['composite_sd']:.4f} (range {s['composite_min']:.4f}-"

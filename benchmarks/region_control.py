@@ -26,7 +26,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from calibrate_synthme import REPO, loso, prepared  # noqa: E402
+from calibrate_synthme import REPO, last_scores, loso, prepared  # noqa: E402
 
 from emhnet_lite.metrics import uf1_uar  # noqa: E402
 from emhnet_lite.synth.config import DIFFICULTIES  # noqa: E402
@@ -124,10 +124,7 @@ def grid_cell(grids: list[Path], model: str, seed: int, cache: Path) -> dict:
         raise SystemExit(f"{run}: trained on other data than {cache}")
     if config["train"] != default_for_model(model).as_dict():
         raise SystemExit(f"{run}: not the default schedule of {model}")
-    metrics = pd.read_csv(run / "metrics.csv")
-    metrics = metrics[metrics["selection"] == "last"]
-    return {"uf1": {r.subset: round(float(r.uf1), 4) for r in metrics.itertuples()},
-            "uar": {r.subset: round(float(r.uar), 4) for r in metrics.itertuples()}, "run": str(run)}
+    return last_scores(run)
 
 
 def run_name(name: str, factor: float, seed: int, control: str, preset: str | None = None) -> str:

