@@ -63,7 +63,7 @@ def seeded_models(name: str, seeds: list[int], **overrides) -> list[nn.Module]:
     return models
 
 
-@pytest.mark.parametrize("name", ["ststnet", "emhnet_tiny"])
+@pytest.mark.parametrize("name", ["ststnet", "emhnet_tiny", "htnet_reduced"])
 def test_ensemble_matches_its_single_models(name: str, data: PreparedSet) -> None:
     models = seeded_models(name, [0, 1, 2])
     ensemble = build_fold_ensemble(models)
@@ -92,7 +92,7 @@ def test_ensemble_matches_its_single_models(name: str, data: PreparedSet) -> Non
     torch.testing.assert_close(first.grad[2], next(models[2].parameters()).grad, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["ststnet", "emhnet_tiny"])
+@pytest.mark.parametrize("name", ["ststnet", "emhnet_tiny", "htnet_reduced"])
 def test_fold_state_dict_loads_into_the_single_model(name: str, data: PreparedSet) -> None:
     models = seeded_models(name, [4, 5])
     ensemble = build_fold_ensemble(models)
@@ -146,7 +146,7 @@ def test_channels_last_batch_norm_matches_batch_norm_in_float64() -> None:
     torch.testing.assert_close(evaluated, F.batch_norm(maps, *stats, weight, bias, training=False))
 
 
-@pytest.mark.parametrize("name", ["ststnet", "emhnet_tiny"])
+@pytest.mark.parametrize("name", ["ststnet", "emhnet_tiny", "htnet_reduced"])
 def test_train_folds_equals_train_model_fold_by_fold(name: str, data: PreparedSet) -> None:
     train = TrainConfig(epochs=3, batch_size=8, lr=5e-3, warmup_epochs=1)
     config = LosoConfig(model=name, train=train, selection="val", val_subjects=1, seed=7)
@@ -239,6 +239,7 @@ def test_parse_vectorize_folds() -> None:
     assert parse_vectorize_folds("12", "htnet") == 12
     assert parse_vectorize_folds("auto", "ststnet", "cpu") > 1
     assert parse_vectorize_folds("auto", "htnet", "cpu") == 1  # 139 M parameters: fold by fold
+    assert parse_vectorize_folds("auto", "htnet_reduced", "cpu") > 1
     for bad in ("0", "-2", "many"):
         with pytest.raises(ValueError, match="--vectorize-folds"):
             parse_vectorize_folds(bad, "ststnet")
@@ -246,7 +247,7 @@ def test_parse_vectorize_folds() -> None:
         run_loso(uneven_composite(), CONFIG, Path("unused"), device="cpu", vectorize_folds=0)
 
 
-@pytest.mark.parametrize("name", ["ststnet", "emhnet_tiny"])
+@pytest.mark.parametrize("name", ["ststnet", "emhnet_tiny", "htnet_reduced"])
 def test_amp_path_runs_on_cpu(name: str, data: PreparedSet, monkeypatch: pytest.MonkeyPatch) -> None:
     """The CUDA branch (float16 autocast + GradScaler around the fold optimizer), run on the CPU."""
     import emhnet_lite.train.vectorized.trainer as vectorized
