@@ -1,14 +1,14 @@
 """Seeds are folds too: S training seeds × 68 folds of STSTNet trained as batched (fold, seed) ensembles, against
 ONE seed trained fold by fold, measured back to back in one run (target: S = 5 seeds in ≤ 2× the one-seed wall).
 
-    .venv/bin/python benchmarks/bench_seeds.py [--data-root data/full] [--seeds 5] [--jobs 2] [--gather] [--compile]
+    .venv/bin/python benchmarks/bench_seeds.py [--data-root data/full] [--seeds 5] [--jobs 2] [--gather] [--compile [static|dynamic]]
 
 Baseline: ``emhnet loso --model ststnet --jobs J --vectorize-folds 1`` (seed 0). Candidate: ``emhnet compare
 --models ststnet --seeds 0-(S-1) --jobs J --vectorize-folds F``, whose seed-0 cell must equal the baseline's
 predictions (compared). ``--gather`` times, in-process, one ensemble's training with batches gathered from the
 shared data tensor against per-fold subsets (interleaved rounds); ``--compile`` times the ensemble with
-``torch.compile`` (inductor, CPU) on its forward against eager (on the loaded 2-core machine its
-dynamic-shape compilation did not finish within 20 min, so ``make bench`` leaves it out). Writes ``results/seeds_as_folds.{md,json}``.
+``torch.compile`` (inductor, CPU) on its forward against eager (``static`` shapes; on the loaded 2-core
+machine the ``dynamic``-shape compilation did not finish within 20 min, so ``make bench`` leaves it out). Writes ``results/seeds_as_folds.{md,json}``.
 Timings on a shared machine move with other load: read the ratios, each measured within one run.
 """
 
@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def _member_epoch_ms(args: argparse.Namespace, shared: bool, rounds: int = 1) ->
     from emhnet_lite.train.vectorized.trainer import FoldJob, train_folds
     from emhnet_lite.utils import seed_everything
 
-    data = load_teaching_set(args.data_root, scale=args.scale)
+    data = load_teaching_set(args.data_root, scale=args.scale, difficulty=args.difficulty)
     train = get_preset(args.preset, epochs=2)
     plans = [plan_fold(data, m // 5, LosoConfig(model="ststnet", train=train, seed=(m % 5) * 1000))
              for m in range(args.members)]
@@ -108,14 +109,16 @@ def gather_ab(args: argparse.Namespace) -> dict:
 
 
 def compile_ab(args: argparse.Namespace) -> dict:
-    """Eager against ``torch.compile`` of the STSTNet ensemble's forward (inductor on CPU), after warm-up."""
+    """Eager against ``torch.compile`` of the STSTNet ensemble's forward (inductor on CPU), after warm-up;
+    ``--compile static`` compiles per input shape (a ragged last batch adds a few shapes), ``dynamic`` once."""
     from emhnet_lite.train.vectorized import ensemble
 
     eager = _member_epoch_ms(args, shared=True, rounds=2)
     forward = ensemble.STSTNetEnsemble.forward
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor_")  # a cold compile, timed
     started = time.perf_counter()
     try:
-        ensemble.STSTNetEnsemble.forward = torch.compile(forward, dynamic=True)
+        ensemble.STSTNetEnsemble.forward = torch.compile(forward, dynamic=args.compile == "dynamic")
         _member_epoch_ms(args, shared=True)  # compilation
         warm_s = time.perf_counter() - started
         compiled = _member_epoch_ms(args, shared=True, rounds=2)
@@ -123,7 +126,8 @@ def compile_ab(args: argparse.Namespace) -> dict:
         ensemble.STSTNetEnsemble.forward = forward
     return {"member_epoch_ms": {"eager": round(eager, 1), "compiled": round(compiled, 1)}, "members": args.members,
             "speedup": round(eager / compiled, 3), "first_run_with_compilation_s": round(warm_s, 1),
-            "compiler": shutil.which("g++") or "none"}
+            "compiler": shutil.which("g++") or "none", "mode": args.compile,
+            "difficulty": args.difficulty}
 
 
 def markdown(report: dict) -> str:
@@ -148,12 +152,15 @@ def markdown(report: dict) -> str:
         lines += [f"Batch gathering ({g['members']} members, in-process, best of {g['rounds']}): per-fold "
                   f"subsets {g['member_epoch_ms']['per_fold_subsets']} ms vs one shared tensor "
                   f"{g['member_epoch_ms']['shared_tensor']} ms per member-epoch ({g['speedup']}×).", ""]
-    if "compile" in report:
-        c = report["compile"]
-        lines += [f"`torch.compile` (inductor, C++ compiler {c['compiler']}) of the ensemble forward: eager "
+    for key in ("compile_static", "compile_dynamic"):
+        if key not in report:
+            continue
+        c = report[key]
+        lines += [f"`torch.compile` ({c.get('mode', 'dynamic')} shapes, inductor, C++ compiler {c['compiler']}) of "
+                  f"the ensemble forward ({c['members']} members, best of 2, SynthME `{c.get('difficulty', 'easy')}`): eager "
                   f"{c['member_epoch_ms']['eager']} ms vs compiled {c['member_epoch_ms']['compiled']} ms per "
                   f"member-epoch ({c['speedup']}×); the first run with compilation took "
-                  f"{c['first_run_with_compilation_s']} s.", ""]
+                  f"{c['first_run_with_compilation_s']} s (empty inductor cache).", ""]
     return "\n".join(lines)
 
 
@@ -171,14 +178,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the in-process A/B timings")
     parser.add_argument("--skip-loso", action="store_true")
     parser.add_argument("--gather", action="store_true", help="A/B: shared-tensor gather vs per-fold subsets")
-    parser.add_argument("--compile", action="store_true", help="A/B: torch.compile of the ensemble forward")
+    parser.add_argument("--compile", nargs="?", const="static", choices=["static", "dynamic"], default=None,
+                        help="A/B: torch.compile of the ensemble forward (static or dynamic shapes)")
+    parser.add_argument("--difficulty", default="easy", help="SynthME level of the data (easy: the stored table)")
     args = parser.parse_args(argv)
     from emhnet_lite.teaching import load_teaching_set
     from emhnet_lite.utils import keep_freed_memory, write_json_atomic, write_text_atomic
 
     torch.set_num_threads(1)
     keep_freed_memory()
-    load_teaching_set(args.data_root, scale=args.scale)  # generate/prepare once, outside the timings
+    load_teaching_set(args.data_root, scale=args.scale, difficulty=args.difficulty)  # once, outside the timings
     path = Path(args.results_dir) / "seeds_as_folds.json"
     report = json.loads(path.read_text()) if path.exists() else {}
     report.update(preset=args.preset, jobs=args.jobs)
@@ -189,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         report["gather"] = gather_ab(args)
         write_json_atomic(path, report)
     if args.compile:
-        report["compile"] = compile_ab(args)
+        report.pop("compile", None)
+        report[f"compile_{args.compile}"] = compile_ab(args)
         write_json_atomic(path, report)
     text = markdown(report)
     write_text_atomic(Path(args.results_dir) / "seeds_as_folds.md", text)
