@@ -107,6 +107,24 @@ def agreement(out: Path, against: Path) -> list[dict]:
     return rows
 
 
+def variant_walls(grid_dir: Path) -> dict[str, float]:
+    """Seconds each variant took inside the grid (variants run one after another): from the grid's start
+    (``grid.json`` written) to the last ``finished_utc`` stamp of its folds' ``fold.json``, minus the previous."""
+    import datetime as dt
+
+    spec = json.loads((grid_dir / "grid.json").read_text())
+    previous = (grid_dir / "grid.json").stat().st_mtime
+    walls = {}
+    for variant in dict.fromkeys(cell["variant"] for cell in spec["cells"]):
+        run_dirs = [grid_dir / c["run_dir"] for c in spec["cells"] if c["variant"] == variant]
+        stamps = [dt.datetime.strptime(json.loads(f.read_text())["finished_utc"], "%Y-%m-%dT%H:%M:%SZ")
+                  .replace(tzinfo=dt.UTC).timestamp()
+                  for d in run_dirs for f in (d / "folds").glob("*/fold.json")]
+        walls[variant] = round(max(stamps) - previous, 1)
+        previous = max(stamps)
+    return walls
+
+
 def measure(args: argparse.Namespace) -> dict:
     """Startup, baseline and grid of ``args.grid``, back to back; UF1 of the grid's variants from its summary."""
     import pandas as pd
@@ -116,6 +134,7 @@ def measure(args: argparse.Namespace) -> dict:
     base_dir, grid_dir = root / "baseline_fold_by_fold", root / "grid"
     for folder in (base_dir, grid_dir):
         shutil.rmtree(folder, ignore_errors=True)
+    started_utc, load_before = time.strftime("%Y-%m-%d %H:%M", time.gmtime()), os.getloadavg()[0]
     startup_s(args)  # generates / prepares the data if needed, warms the file cache
     start_s = startup_s(args)
     base = baseline(args, grid, base_dir)
@@ -126,12 +145,13 @@ def measure(args: argparse.Namespace) -> dict:
     summary = pd.read_csv(grid_dir / "summary.csv")
     report = {
         "grid": args.grid, "models": grid["models"], "ablations": grid["ablations"], "seeds": grid["seeds"],
-        "scale": args.scale, "epochs": args.epochs, "jobs": args.jobs, "cpu_count": os.cpu_count(), "load_before": round(os.getloadavg()[0], 2),
-        "started_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "scale": args.scale, "epochs": args.epochs, "jobs": args.jobs, "cpu_count": os.cpu_count(), "load_before": round(load_before, 2),
+        "started_utc": started_utc, "finished_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "startup_s": round(start_s, 1), "baseline": base,
         "baseline_one_seed_estimate_s": round(one_seed, 1), "baseline_grid_estimate_s": round(full, 1),
         "grid_wall_s": round(grid_wall, 1), "target_s": grid["target_min"] * 60,
         "speedup_vs_fold_by_fold": round(full / grid_wall, 2),
+        "variant_walls_s": variant_walls(grid_dir),
         "uf1": {row["variant"]: round(float(row["uf1_mean"]), 4) for _, row in summary.iterrows()},
     }
     if args.against:
@@ -148,7 +168,7 @@ def markdown(reports: dict) -> str:
              "compare ... --jobs 2 --vectorize-folds auto` (the shipped tables' grids). The fold-by-fold "
              "baseline is **estimated** from training seed 0 of every variant on a sample of folds (see the "
              "script's docstring), not run in full.", "",
-             "| grid | cells | load before | startup (s) | baseline: folds run, wall (s) | baseline, one seed (est., min) "
+             "| grid (UTC) | cells | load (1 min) | startup (s) | baseline: folds run, wall (s) | baseline, one seed (est., min) "
              "| baseline, whole grid (est., min) | grid wall (min) | target | speed-up |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in reports.items():
@@ -156,7 +176,10 @@ def markdown(reports: dict) -> str:
         met = "met" if r["grid_wall_s"] <= r["target_s"] else "**missed**"
         if r.get("scale", 1.0) != 1.0 or r.get("epochs"):
             met = f"n/a (reduced: scale {r.get('scale')}, epochs {r.get('epochs') or 'default'})"
-        lines.append(f"| {name} ({r['started_utc']} UTC) | {cells} | {r['load_before']} | {r['startup_s']} | "
+        when = (f"{r['started_utc']}–{r['finished_utc'][-5:]}" if "finished_utc" in r
+                else f"finished {r['finished_at']}")
+        load = f"{r['load_before']} before" if "load_before" in r else f"{r['load_at_end']} at the end"
+        lines.append(f"| {name} ({when}) | {cells} | {load} | {r['startup_s']} | "
                      f"{r['baseline']['folds_run']} of 68, {r['baseline']['wall_s']} | "
                      f"{r['baseline_one_seed_estimate_s'] / 60:.1f} | {r['baseline_grid_estimate_s'] / 60:.1f} | "
                      f"{r['grid_wall_s'] / 60:.1f} | ≤ {r['target_s'] // 60} min: {met} | "
@@ -164,6 +187,10 @@ def markdown(reports: dict) -> str:
     for name, r in reports.items():
         lines += ["", f"**{name}** — UF1 (mean over seeds) from the grid's summary: "
                   + ", ".join(f"{v} {u}" for v, u in r["uf1"].items()) + "."]
+        if r.get("variant_walls_s"):
+            lines.append("Minutes per variant inside the grid (from the grid's start to each variant's last fold "
+                         "finish stamp; merging and the summary take the rest of the wall): " + ", ".join(f"{v} {w / 60:.1f}" for v, w in r["variant_walls_s"].items())
+                         + ".")
         if r.get("agreement"):
             rows = r["agreement"]
             differing = sum(a["predictions_differing"] for a in rows)
@@ -194,11 +221,15 @@ def main(argv: list[str] | None = None) -> int:
 
     path = Path(args.results_dir) / "grid_walls.json"
     reports = json.loads(path.read_text()) if path.exists() else {}
+    for name, report in reports.items():  # reports written before the per-variant walls were kept
+        grid_dir = Path(args.runs_dir) / name / "grid"
+        if "variant_walls_s" not in report and (grid_dir / "summary.csv").exists():
+            report["variant_walls_s"] = variant_walls(grid_dir)
     if not args.report_only:
         if args.grid is None:
             parser.error("--grid is required (or --report-only)")
         reports[args.grid] = measure(args)
-        write_json_atomic(path, reports)
+    write_json_atomic(path, reports)
     text = markdown(reports)
     write_text_atomic(Path(args.results_dir) / "grid_walls.md", text)
     print(text)

@@ -31,6 +31,9 @@ PROBS = ["prob_negative", "prob_positive", "prob_surprise"]
 #: How far fold-vectorized training may drift from fold-by-fold training (float rounding, amplified by
 #: training): probabilities after a few epochs; predictions and metrics must be equal.
 PROB_TOLERANCE = 1e-3
+#: HTNet-reduced's channel LayerNorms (variance of few channels) amplify last-bit differences more over training:
+#: 1.6e-3 measured after 3 epochs at lr 5e-3 in test_compare's seeds-as-folds run, predictions identical.
+PROB_TOLERANCE_HTNET = 3e-3
 
 
 def uneven_composite(size: int = 28) -> PreparedSet:
@@ -184,14 +187,14 @@ def fold_by_fold_run(tmp_path_factory: pytest.TempPathFactory, data: PreparedSet
     return out
 
 
-def assert_same_results(run: Path, reference: Path) -> None:
-    """Predictions and metrics equal; probabilities within PROB_TOLERANCE; same files and columns."""
+def assert_same_results(run: Path, reference: Path, tolerance: float = PROB_TOLERANCE) -> None:
+    """Predictions and metrics equal; probabilities within ``tolerance``; same files and columns."""
     for selection in ("last", "oracle"):
         got = pd.read_csv(run / f"predictions_{selection}.csv")
         want = pd.read_csv(reference / f"predictions_{selection}.csv")
         assert list(got.columns) == list(want.columns)
         assert got.drop(columns=PROBS).equals(want.drop(columns=PROBS)), selection
-        assert (got[PROBS] - want[PROBS]).abs().to_numpy().max() <= PROB_TOLERANCE
+        assert (got[PROBS] - want[PROBS]).abs().to_numpy().max() <= tolerance
     assert pd.read_csv(run / "metrics.csv").equals(pd.read_csv(reference / "metrics.csv"))
     names = sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file())
     assert names == sorted(p.relative_to(reference).as_posix() for p in reference.rglob("*") if p.is_file())
