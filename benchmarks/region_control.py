@@ -80,7 +80,9 @@ def main() -> None:
     table = pd.DataFrame([{"seed": r["seed"], "data": r["data"], "model": r["model"],
                            **{f"uf1_{k}": v for k, v in r["uf1"].items()}} for r in rows])
     args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
-    lines = ["# SynthME 2 region control", "",
+    title = ("SynthME 2 region control" if "region_control" in args.controls else
+             f"SynthME 2 `real`: the three models over {len(args.seeds)} SynthME seeds")
+    lines = [f"# {title}", "",
              "Written by `benchmarks/region_control.py`: 68-fold LOSO, "
              + (f"the `{args.preset}` schedule for every model" if args.preset else
                 "each model's default schedule (`emhnet_lite.train.config.MODEL_DEFAULT_PRESET`)")
