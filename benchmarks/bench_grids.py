@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,9 +74,12 @@ def baseline(args: argparse.Namespace, grid: dict, out: Path) -> dict:
     if any(child.wait() for child in children):
         raise SystemExit("baseline shard failed")
     wall = time.perf_counter() - started
-    n_folds = len(list(next(out.glob("*/*/folds")).iterdir()))  # folds this sample ran (one cell's)
-    folds_run = n_folds
-    return {"wall_s": round(wall, 1), "folds_run": folds_run, "shards": shards}
+    return {"wall_s": round(wall, 1), "folds_run": folds_per_cell(out), "shards": shards}
+
+
+def folds_per_cell(grid_dir: Path) -> int:
+    """Folds one cell of a grid folder ran (every cell runs the same folds)."""
+    return len(list(next(grid_dir.glob("*/*/folds")).iterdir()))
 
 
 def grid_run(args: argparse.Namespace, grid: dict, out: Path) -> float:
@@ -107,20 +111,21 @@ def agreement(out: Path, against: Path) -> list[dict]:
     return rows
 
 
-def variant_walls(grid_dir: Path) -> dict[str, float]:
+def variant_walls(grid_dir: Path) -> list[tuple[str, float]]:
     """Seconds each variant took inside the grid (variants run one after another): from the grid's start
-    (``grid.json`` written) to the last ``finished_utc`` stamp of its folds' ``fold.json``, minus the previous."""
+    (``grid.json`` written) to the last ``finished_utc`` stamp of its folds' ``fold.json``, minus the previous;
+    (variant, seconds) in the order the grid ran them (a list: JSON keeps its order)."""
     import datetime as dt
 
     spec = json.loads((grid_dir / "grid.json").read_text())
     previous = (grid_dir / "grid.json").stat().st_mtime
-    walls = {}
+    walls = []
     for variant in dict.fromkeys(cell["variant"] for cell in spec["cells"]):
         run_dirs = [grid_dir / c["run_dir"] for c in spec["cells"] if c["variant"] == variant]
         stamps = [dt.datetime.strptime(json.loads(f.read_text())["finished_utc"], "%Y-%m-%dT%H:%M:%SZ")
                   .replace(tzinfo=dt.UTC).timestamp()
                   for d in run_dirs for f in (d / "folds").glob("*/fold.json")]
-        walls[variant] = round(max(stamps) - previous, 1)
+        walls.append((variant, round(max(stamps) - previous, 1)))
         previous = max(stamps)
     return walls
 
@@ -139,7 +144,7 @@ def measure(args: argparse.Namespace) -> dict:
     start_s = startup_s(args)
     base = baseline(args, grid, base_dir)
     grid_wall = grid_run(args, grid, grid_dir)
-    scale = len(list(next(grid_dir.glob("*/*/folds")).iterdir())) / base["folds_run"]
+    scale = folds_per_cell(grid_dir) / base["folds_run"]
     one_seed = (base["wall_s"] - start_s) * scale + start_s
     full = (base["wall_s"] - start_s) * scale * grid["seeds"] + start_s
     summary = pd.read_csv(grid_dir / "summary.csv")
@@ -189,15 +194,15 @@ def markdown(reports: dict) -> str:
                   + ", ".join(f"{v} {u}" for v, u in r["uf1"].items()) + "."]
         if r.get("variant_walls_s"):
             lines.append("Minutes per variant inside the grid (from the grid's start to each variant's last fold "
-                         "finish stamp; merging and the summary take the rest of the wall): " + ", ".join(f"{v} {w / 60:.1f}" for v, w in r["variant_walls_s"].items())
+                         "finish stamp; merging and the summary take the rest of the wall): " + ", ".join(f"{v} {w / 60:.1f}" for v, w in r["variant_walls_s"])
                          + ".")
         if r.get("agreement"):
             rows = r["agreement"]
             differing = sum(a["predictions_differing"] for a in rows)
             worst = max(a["max_abs_prob_diff"] for a in rows)
-            by_model: dict[str, int] = {}
+            by_model: Counter[str] = Counter()
             for a in rows:
-                by_model[a["cell"].split("/")[0]] = by_model.get(a["cell"].split("/")[0], 0) + a["predictions_differing"]
+                by_model[a["cell"].split("/")[0]] += a["predictions_differing"]
             lines.append(f"Against `{r['agreement_with']}` ({len(rows)} cells): {differing} of "
                          f"{sum(a['n'] for a in rows)} predictions differ (per variant: "
                          + ", ".join(f"{k} {v}" for k, v in by_model.items()) + f"), max |Δprob| {worst:.2g}.")
@@ -221,10 +226,6 @@ def main(argv: list[str] | None = None) -> int:
 
     path = Path(args.results_dir) / "grid_walls.json"
     reports = json.loads(path.read_text()) if path.exists() else {}
-    for name, report in reports.items():  # reports written before the per-variant walls were kept
-        grid_dir = Path(args.runs_dir) / name / "grid"
-        if "variant_walls_s" not in report and (grid_dir / "summary.csv").exists():
-            report["variant_walls_s"] = variant_walls(grid_dir)
     if not args.report_only:
         if args.grid is None:
             parser.error("--grid is required (or --report-only)")

@@ -156,8 +156,8 @@ def markdown(report: dict) -> str:
         if key not in report:
             continue
         c = report[key]
-        lines += [f"`torch.compile` ({c.get('mode', 'dynamic')} shapes, inductor, C++ compiler {c['compiler']}) of "
-                  f"the ensemble forward ({c['members']} members, best of 2, SynthME `{c.get('difficulty', 'easy')}`): eager "
+        lines += [f"`torch.compile` ({c['mode']} shapes, inductor, C++ compiler {c['compiler']}) of "
+                  f"the ensemble forward ({c['members']} members, best of 2, SynthME `{c['difficulty']}`): eager "
                   f"{c['member_epoch_ms']['eager']} ms vs compiled {c['member_epoch_ms']['compiled']} ms per "
                   f"member-epoch ({c['speedup']}×); the first run with compilation took "
                   f"{c['first_run_with_compilation_s']} s (empty inductor cache).", ""]
@@ -198,7 +198,6 @@ def main(argv: list[str] | None = None) -> int:
         report["gather"] = gather_ab(args)
         write_json_atomic(path, report)
     if args.compile:
-        report.pop("compile", None)
         report[f"compile_{args.compile}"] = compile_ab(args)
         write_json_atomic(path, report)
     text = markdown(report)
