@@ -112,13 +112,14 @@ def cross_scale_figure(cross: torch.Tensor, gate: torch.Tensor, scale_index: tor
     return fig
 
 
-def block_panel(ax: Axes, crop_uv: torch.Tensor, block: int, title: str = "") -> None:
-    """A region crop ``[2, r, r]`` (flow colour) cut into ``block`` px blocks; white = zero padding."""
+def block_panel(ax: Axes, crop_uv: torch.Tensor, block: int, title: str = "", max_norm: float | None = None) -> None:
+    """A region crop ``[2, r, r]`` (flow colour, ``max_norm`` as in ``flow_colour``) cut into ``block`` px
+    blocks; white = zero padding."""
     side = crop_uv.shape[-1]
     before, after = padding_for(side, block)
     padded = side + before + after
     canvas = np.full((padded, padded, 3), 255, dtype=np.uint8)
-    canvas[before:before + side, before:before + side] = flow_colour(crop_uv)
+    canvas[before:before + side, before:before + side] = flow_colour(crop_uv, max_norm=max_norm)
     ax.imshow(canvas)
     if before + after:
         ax.add_patch(_rectangle(before, side))
